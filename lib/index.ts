@@ -1,0 +1,14 @@
+/**
+ * segloss: the four losses of Sudre et al. 2017 and their gradients, fused
+ * native kernels on typed arrays. See README.md for the option table.
+ */
+export {generalizedDice, generalizedDiceAsync} from './generalized_dice';
+export {dice, diceAsync} from './dice';
+export {sensitivitySpecificity, sensitivitySpecificityAsync} from './sensitivity_specificity';
+export {weightedCrossEntropy, weightedCrossEntropyAsync} from './weighted_cross_entropy';
+export {
+  lossStats, lossStatsAsync, mergeStats, lossFromStats, gradientFromStats, gradientFromStatsAsync,
+  backends, setThreads, getThreads,
+} from './api';
+export type {LossStats, StatsArgs} from './api';
+export * from './types';

@@ -1,0 +1,105 @@
+/**
+ * The one typed `require()` of segloss.node. Everything else talks to the
+ * addon through the interface below.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** The call spec lib/validate.ts builds: validated, defaulted, enums as integers. */
+export interface NativeSpec {
+  loss: number;
+  activation: number;
+  reduction: number;
+  includeBackground: boolean;
+  device: number;
+  C: number;
+  ignoreIndex: number | null;
+  weighting: number;
+  smoothNumerator: number;
+  smoothDenominator: number;
+  denominatorFloor: number;
+  squared: boolean;
+  jaccard: boolean;
+  classWeights: Float64Array | null;
+  lambda: number;
+  epsilon: number;
+  classSum: boolean;
+  wceWeights: number;
+  // tensors (absent in a statistics-only spec)
+  B?: number;
+  V?: number;
+  prediction?: Float32Array;
+  target?: Uint8Array | Uint16Array | Int32Array | Float32Array;
+  targetKind?: number;
+  mask?: Uint8Array | null;
+  // split phase
+  samples?: number;
+  first?: number;
+}
+
+export interface NativeLossResult {
+  loss: number;
+  losses: Float64Array;
+}
+
+export interface NativeBackend {
+  name: string;
+  compiled: boolean;
+  available: boolean;
+  reason?: string;
+  threads?: number;
+}
+
+export interface NativeAddon {
+  version: string;
+  compute(spec: NativeSpec, gradient: Float32Array | null, gradScale: Float64Array, perSample: boolean,
+    async: false): NativeLossResult;
+  compute(spec: NativeSpec, gradient: Float32Array | null, gradScale: Float64Array, perSample: boolean,
+    async: true): Promise<NativeLossResult>;
+  stats(spec: NativeSpec, async: false): Float64Array;
+  stats(spec: NativeSpec, async: true): Promise<Float64Array>;
+  lossFromStats(spec: NativeSpec, stats: Float64Array): NativeLossResult;
+  gradientFromStats(spec: NativeSpec, stats: Float64Array, gradient: Float32Array, gradScale: Float64Array,
+    perSample: boolean, async: false): void;
+  gradientFromStats(spec: NativeSpec, stats: Float64Array, gradient: Float32Array, gradScale: Float64Array,
+    perSample: boolean, async: true): Promise<void>;
+  backends(): NativeBackend[];
+  setThreads(n: number): void;
+  getThreads(): number;
+  copy(src: Float32Array, dst: Float32Array): void;
+}
+
+function load(): NativeAddon {
+  // lib/*.ts (tests) sits one level below the package root, dist/lib/*.js two.
+  const roots = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')];
+  const tried: string[] = [];
+  const errors: string[] = [];
+  for (const root of roots) {
+    for (const build of ['Release', 'Debug']) {
+      const file = path.join(root, 'build', build, 'segloss.node');
+      tried.push(file);
+      if (!fs.existsSync(file)) continue;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        return require(file) as NativeAddon;
+      } catch (e) {
+        errors.push(`${file}: ${(e as Error).message}`);
+      }
+    }
+  }
+  throw new Error(
+    `segloss: could not load the native addon for ${process.platform}-${process.arch} ` +
+    `(Node ${process.versions.node}, Node-API ${process.versions.napi}).\n` +
+    `Tried:\n  ${tried.join('\n  ')}\n` +
+    (errors.length ? `Errors:\n  ${errors.join('\n  ')}\n` : '') +
+    'Build it with `npm run build:native` (needs cmake >= 3.18 and a C++17 compiler), ' +
+    'or reinstall with `npm install segloss`.');
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded on first use. */
+export function native(): NativeAddon {
+  if (!cached) cached = load();
+  return cached;
+}

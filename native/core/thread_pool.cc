@@ -1,0 +1,91 @@
+#include "thread_pool.h"
+
+namespace segloss {
+
+ThreadPool& ThreadPool::instance() {
+  // Leaked on purpose: joining threads from a static destructor at process
+  // exit can deadlock with Node's own teardown.
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
+}
+
+ThreadPool::ThreadPool() { start(0); }
+ThreadPool::~ThreadPool() { stop(); }
+
+int ThreadPool::threads() {
+  std::lock_guard<std::mutex> run(run_mutex_);
+  return threads_;
+}
+
+void ThreadPool::set_threads(int n) {
+  std::lock_guard<std::mutex> run(run_mutex_);
+  stop();
+  start(n);
+}
+
+void ThreadPool::start(int n) {
+  if (n <= 0) {
+    n = static_cast<int>(std::thread::hardware_concurrency());
+    if (n <= 0) n = 1;
+  }
+  threads_ = n;
+  quit_ = false;
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void ThreadPool::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    quit_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+// Claims indices until none are left.
+void ThreadPool::drain() {
+  const auto& fn = *job_;
+  for (int64_t i = next_.fetch_add(1); i < job_size_; i = next_.fetch_add(1)) fn(i);
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      wake_.wait(lk, [&] { return quit_ || generation_ != seen; });
+      if (quit_) return;
+      seen = generation_;
+    }
+    drain();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (--busy_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  std::lock_guard<std::mutex> run(run_mutex_);
+  if (workers_.empty() || n == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    job_ = &fn;
+    job_size_ = n;
+    next_.store(0);
+    busy_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  wake_.notify_all();
+  drain();
+  std::unique_lock<std::mutex> lk(mu_);
+  done_.wait(lk, [&] { return busy_ == 0; });
+  job_ = nullptr;
+}
+
+}  // namespace segloss

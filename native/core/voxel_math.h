@@ -1,0 +1,310 @@
+// Per-voxel math of LOSSES.md, written once for the CPU loops and the CUDA
+// kernels (hence SEGLOSS_HD). Nothing else computes these formulas; the
+// float64 TypeScript reference (lib/reference) is the independent check.
+//
+// A voxel is turned into K class probabilities p and K targets r (K = C, or
+// 2 on a binary map where class 0 is 1 - channel), both in double. Each loss
+// then supplies
+//   accumulate: the voxel's share of the per-(sample, class) statistics
+//               (F doubles per class), and
+//   grad_p:     dL/dp_l from the statistics-derived coefficients,
+// and the shared chain rule turns dL/dp into dL/d(prediction as given).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "types.h"
+
+#if defined(__CUDACC__)
+#define SEGLOSS_HD __host__ __device__ __forceinline__
+#else
+#define SEGLOSS_HD inline __attribute__((always_inline))
+#endif
+
+namespace segloss {
+namespace vm {
+
+// Probabilities below this are clamped in WCE with activation 'none'
+// (LOSSES.md: q = max(p, 1e-7)); its gradient is 0 there.
+constexpr double kProbClamp = 1e-7;
+
+// Voxel-independent facts the per-voxel functions branch on. Branches on
+// these are uniform across a launch, so they cost nothing on the GPU and are
+// predicted on the CPU.
+struct Ctx {
+  Activation act;
+  int64_t C;
+  int K;
+  bool binary;      // C == 1: class 1 is the channel, class 0 its complement
+  bool multilabel;  // sigmoid with C >= 2
+  bool squared;     // dice: S = sum p^2 + sum r^2
+  bool has_ignore;
+  double ignore;
+};
+
+// Number of classes, fixed at compile time when KC > 0.
+#define SEGLOSS_K(KC, ctx) ((KC) > 0 ? (KC) : (ctx).K)
+
+SEGLOSS_HD double sigmoid(double z) {
+  // Both branches avoid exp overflow.
+  if (z >= 0) return 1.0 / (1.0 + exp(-z));
+  const double e = exp(z);
+  return e / (1.0 + e);
+}
+// log(1 + exp(y)) without overflow or loss of precision for large |y|.
+SEGLOSS_HD double softplus(double y) { return (y > 0 ? y : 0.0) + log1p(exp(-fabs(y))); }
+
+// ---------------------------------------------------------------- targets
+// Reads voxel i's target into r[K]. Returns 0 when the voxel is kept, 1 when
+// it is ignored (ignoreIndex), 2 when the value breaks LOSSES.md section 5.
+template <int KC, TargetKind TK>
+SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* r) {
+  const int K = SEGLOSS_K(KC, c);
+  if (TK == TargetKind::Dense) {
+    const float* t = static_cast<const float*>(target);
+    if (c.binary) {
+      const double v = t[i];
+      if (c.has_ignore && v == c.ignore) return 1;
+      if (!(v >= 0.0 && v <= 1.0)) return 2;
+      r[0] = 1.0 - v;
+      r[1] = v;
+      return 0;
+    }
+    const float* tv = t + i * c.C;
+    bool ok = true;
+    for (int l = 0; l < K; ++l) {
+      const double v = tv[l];
+      ok &= (v >= 0.0 && v <= 1.0);
+      r[l] = v;
+    }
+    return ok ? 0 : 2;
+  }
+  double v;
+  if (TK == TargetKind::U8) v = static_cast<const uint8_t*>(target)[i];
+  else if (TK == TargetKind::U16) v = static_cast<const uint16_t*>(target)[i];
+  else if (TK == TargetKind::I32) v = static_cast<const int32_t*>(target)[i];
+  else v = static_cast<const float*>(target)[i];
+  if (c.has_ignore && v == c.ignore) return 1;
+  // Labels index classes: [0, C-1], or {0, 1} on a binary map (K = 2 then).
+  // The range test also rejects NaN; floor() rejects non-integral floats.
+  if (!(v >= 0.0 && v < static_cast<double>(K))) return 2;
+  if (TK == TargetKind::F32Sparse && floor(v) != v) return 2;
+  const int label = static_cast<int>(v);
+  for (int l = 0; l < K; ++l) r[l] = (l == label) ? 1.0 : 0.0;
+  return 0;
+}
+
+// ----------------------------------------------------------- activations
+// p[K] from the voxel's C prediction values. Returns false when the input
+// breaks LOSSES.md section 5 (probabilities outside [0, 1] with 'none',
+// non-finite logits). For softmax, *lse receives log(sum exp(x)) so that
+// WCE can use log-softmax without recomputing it.
+template <int KC>
+SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* lse) {
+  const int K = SEGLOSS_K(KC, c);
+  if (c.act == Activation::None) {
+    if (c.binary) {
+      const double v = x[0];
+      p[0] = 1.0 - v;
+      p[1] = v;
+      return v >= 0.0 && v <= 1.0;
+    }
+    bool ok = true;
+    for (int l = 0; l < K; ++l) {
+      const double v = x[l];
+      ok &= (v >= 0.0 && v <= 1.0);
+      p[l] = v;
+    }
+    return ok;
+  }
+  if (c.act == Activation::Sigmoid) {
+    if (c.binary) {
+      const double z = x[0];
+      p[1] = sigmoid(z);
+      p[0] = sigmoid(-z);  // not 1 - p1: keeps precision for large z
+      return std::isfinite(z);
+    }
+    bool ok = true;
+    for (int l = 0; l < K; ++l) {
+      const double z = x[l];
+      ok &= static_cast<bool>(std::isfinite(z));
+      p[l] = sigmoid(z);
+    }
+    return ok;
+  }
+  // softmax over the C channels (C >= 2, so K == C)
+  double m = x[0];
+  bool ok = true;
+  for (int l = 0; l < K; ++l) {
+    const double z = x[l];
+    ok &= static_cast<bool>(std::isfinite(z));
+    m = z > m ? z : m;
+  }
+  if (!ok) return false;
+  double s = 0;
+  for (int l = 0; l < K; ++l) {
+    p[l] = exp(static_cast<double>(x[l]) - m);
+    s += p[l];
+  }
+  const double inv = 1.0 / s;
+  for (int l = 0; l < K; ++l) p[l] *= inv;
+  *lse = m + log(s);
+  return true;
+}
+
+// ------------------------------------------------------------ chain rule
+// LOSSES.md section 3: dL/dp -> dL/d(prediction as given), into dx[C].
+template <int KC>
+SEGLOSS_HD void chain_rule(const Ctx& c, const double* p, const double* g, double* dx) {
+  const int K = SEGLOSS_K(KC, c);
+  if (c.binary) {
+    // Both classes depend on the one channel: p1 = f(x), p0 = 1 - p1.
+    const double gp = g[1] - g[0];
+    dx[0] = c.act == Activation::Sigmoid ? gp * p[1] * p[0] : gp;
+    return;
+  }
+  if (c.act == Activation::None) {
+    for (int l = 0; l < K; ++l) dx[l] = g[l];
+  } else if (c.act == Activation::Sigmoid) {
+    for (int l = 0; l < K; ++l) dx[l] = g[l] * p[l] * (1.0 - p[l]);
+  } else {
+    double pg = 0;
+    for (int l = 0; l < K; ++l) pg += p[l] * g[l];
+    for (int l = 0; l < K; ++l) dx[l] = p[l] * (g[l] - pg);
+  }
+}
+
+// ------------------------------------------------------------------ losses
+// Generalized Dice. Statistics per class: G = sum r, P = sum p, I = sum p r.
+// Gradient dL/dp_l = a_l r_l + b_l with a_l = -2 w_l / Den and
+// b_l = w_l Num [S_l >= floor] / Den^2 (see core/finalize.cc).
+struct GeneralizedDiceMath {
+  static constexpr int F = 3;
+  static constexpr int NCOEF = 2;
+  // With 'none' the gradient depends on the target only.
+  static bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
+  template <int KC>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
+                                    double* acc) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
+      acc[l * F + 0] += r[l];
+      acc[l * F + 1] += p[l];
+      acc[l * F + 2] += p[l] * r[l];
+    }
+  }
+  template <int KC>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
+                                double* g, double* dx) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l) g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1];
+    chain_rule<KC>(c, p, g, dx);
+  }
+};
+
+// Soft Dice (DL2 and its multi-class / Jaccard / squared forms). Statistics
+// per class: G, P, I, sum p^2, sum r^2 (the last two only when squared).
+// dL/dp_l = a_l r_l + b_l + e_l p_l (e_l != 0 only when squared).
+struct DiceMath {
+  static constexpr int F = 5;
+  static constexpr int NCOEF = 3;
+  static bool gradient_reads_prediction(Activation) { return true; }
+  template <int KC>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
+                                    double* acc) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
+      acc[l * F + 0] += r[l];
+      acc[l * F + 1] += p[l];
+      acc[l * F + 2] += p[l] * r[l];
+      if (c.squared) {
+        acc[l * F + 3] += p[l] * p[l];
+        acc[l * F + 4] += r[l] * r[l];
+      }
+    }
+  }
+  template <int KC>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
+                                double* g, double* dx) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
+      g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1] + k[l * NCOEF + 2] * p[l];
+    chain_rule<KC>(c, p, g, dx);
+  }
+};
+
+// Sensitivity-specificity. Statistics per class: G = sum r,
+// E1 = sum (r - p)^2 r, E0 = sum (r - p)^2 (1 - r).
+// dL/dp_l = (r - p)(alpha_l r + beta_l (1 - r)).
+struct SensitivitySpecificityMath {
+  static constexpr int F = 3;
+  static constexpr int NCOEF = 2;
+  static bool gradient_reads_prediction(Activation) { return true; }
+  template <int KC>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
+                                    double* acc) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
+      const double d = r[l] - p[l];
+      acc[l * F + 0] += r[l];
+      acc[l * F + 1] += d * d * r[l];
+      acc[l * F + 2] += d * d * (1.0 - r[l]);
+    }
+  }
+  template <int KC>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
+                                double* g, double* dx) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
+      g[l] = (r[l] - p[l]) * (k[l * NCOEF] * r[l] + k[l * NCOEF + 1] * (1.0 - r[l]));
+    chain_rule<KC>(c, p, g, dx);
+  }
+};
+
+// Weighted cross-entropy. Statistics per class: G = sum r, P = sum p,
+// A = sum r log q, A0 = sum (1 - r) log(1 - q) (multi-label sigmoid only).
+// Coefficients per class: w_l s / N for classes in L (0 otherwise), and for
+// multi-label the unweighted [l in L] s / N of the (1 - r) term.
+struct WeightedCrossEntropyMath {
+  static constexpr int F = 4;
+  static constexpr int NCOEF = 2;
+  static bool gradient_reads_prediction(Activation) { return true; }
+
+  // log q_l and log(1 - q_l) of LOSSES.md: clamped for 'none', exact
+  // log-softmax / log-sigmoid of the logits otherwise.
+  SEGLOSS_HD static double log_q(const Ctx& c, const float* x, const double* p, double lse, int l) {
+    if (c.act == Activation::None) return log(p[l] > kProbClamp ? p[l] : kProbClamp);
+    if (c.act == Activation::Softmax) return static_cast<double>(x[l]) - lse;
+    if (c.binary) return l == 1 ? -softplus(-static_cast<double>(x[0])) : -softplus(static_cast<double>(x[0]));
+    return -softplus(-static_cast<double>(x[l]));
+  }
+  template <int KC>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float* x, const double* p, const double* r, double lse,
+                                    double* acc) {
+    for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
+      acc[l * F + 0] += r[l];
+      acc[l * F + 1] += p[l];
+      if (r[l] != 0.0) acc[l * F + 2] += r[l] * log_q(c, x, p, lse, l);
+      if (c.multilabel && r[l] != 1.0) acc[l * F + 3] += (1.0 - r[l]) * -softplus(static_cast<double>(x[l]));
+    }
+  }
+  template <int KC>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
+                                double* g, double* dx) {
+    const int K = SEGLOSS_K(KC, c);
+    if (c.act == Activation::None) {
+      // dL/dp_l = -(w_l / N) r_l / p_l where p_l > 1e-7, else 0.
+      for (int l = 0; l < K; ++l) g[l] = p[l] > kProbClamp ? -k[l * NCOEF] * r[l] / p[l] : 0.0;
+      chain_rule<KC>(c, p, g, dx);
+    } else if (c.act == Activation::Softmax) {
+      // dL/dz_c = (1/N)(p_c sum_l w_l r_l - w_c r_c), log-softmax form.
+      double wr = 0;
+      for (int l = 0; l < K; ++l) wr += k[l * NCOEF] * r[l];
+      for (int l = 0; l < K; ++l) dx[l] = p[l] * wr - k[l * NCOEF] * r[l];
+    } else if (c.binary) {
+      // dL/dz = -(1/N)(w1 r (1 - p) - w0 (1 - r) p), p = sigmoid(z).
+      dx[0] = -(k[1 * NCOEF] * r[1] * p[0] - k[0 * NCOEF] * r[0] * p[1]);
+    } else {
+      // multi-label: dL/dz_c = -(1/N)(w_c r_c (1 - p_c) - (1 - r_c) p_c).
+      for (int l = 0; l < K; ++l) dx[l] = -(k[l * NCOEF] * r[l] * (1.0 - p[l]) - k[l * NCOEF + 1] * (1.0 - r[l]) * p[l]);
+    }
+  }
+};
+
+}  // namespace vm
+}  // namespace segloss

@@ -1,0 +1,20 @@
+// Weighted cross-entropy on the CPU: the reduction and gradient passes of cpu/passes.h with
+// the per-voxel math of vm::WeightedCrossEntropyMath (core/voxel_math.h); the loss value and the
+// gradient coefficients come from core/finalize.cc.
+// Formula: LOSSES.md section 2, "Weighted cross-entropy"; Sudre et al. 2017.
+#include "backend.h"
+#include "passes.h"
+
+namespace segloss {
+namespace cpu {
+
+Status reduce_weighted_cross_entropy(const Options& o, const Tensors& t, double* stats) {
+  return reduce_pass<vm::WeightedCrossEntropyMath>(o, t, stats);
+}
+
+void gradient_weighted_cross_entropy(const Options& o, const Tensors& t, const double* coef, float* grad) {
+  gradient_pass<vm::WeightedCrossEntropyMath>(o, t, coef, grad);
+}
+
+}  // namespace cpu
+}  // namespace segloss

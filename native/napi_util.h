@@ -1,0 +1,97 @@
+// Argument checks for the N-API glue, and the one helper that builds errors.
+//
+// The TypeScript layer validates first and says more; these checks make sure
+// that a direct caller of the .node file cannot crash the process: wrong
+// types give TypeError, wrong lengths and values RangeError, both with
+// "Expected <what> for <argument> but received <value>".
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/types.h"
+
+namespace segloss {
+namespace napi {
+
+inline std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsTypedArray()) {
+    static const char* names[] = {"Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+                                  "Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array",
+                                  "BigUint64Array"};
+    const auto t = v.As<Napi::TypedArray>().TypedArrayType();
+    return (t >= 0 && t <= 10) ? names[t] : "a typed array";
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsNumber()) {
+    std::string s = std::to_string(v.As<Napi::Number>().DoubleValue());
+    return s;
+  }
+  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsFunction()) return "a function";
+  return "an object";
+}
+
+// The single place where errors are built.
+inline Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::Type: return Napi::TypeError::New(env, message);
+    case ErrorKind::Range: return Napi::RangeError::New(env, message);
+    default: return Napi::Error::New(env, message);
+  }
+}
+
+inline Napi::Error expected(Napi::Env env, ErrorKind kind, const std::string& what, const std::string& arg,
+                            const std::string& received) {
+  return make_error(env, kind, "Expected " + what + " for " + arg + " but received " + received);
+}
+
+inline Napi::Value field(const Napi::Object& o, const char* name) { return o.Get(name); }
+
+inline double number(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsNumber()) throw expected(o.Env(), ErrorKind::Type, "a number", name, describe(v));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline int64_t count(const Napi::Object& o, const char* name) {
+  const double d = number(o, name);
+  if (!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)
+    throw expected(o.Env(), ErrorKind::Range, "a positive integer", name, describe(field(o, name)));
+  return static_cast<int64_t>(d);
+}
+
+inline int enumeration(const Napi::Object& o, const char* name, int n) {
+  const double d = number(o, name);
+  if (!(d >= 0 && d < n) || std::floor(d) != d)
+    throw expected(o.Env(), ErrorKind::Range, "an integer in [0, " + std::to_string(n - 1) + "]", name,
+                   describe(field(o, name)));
+  return static_cast<int>(d);
+}
+
+inline bool boolean(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsBoolean()) throw expected(o.Env(), ErrorKind::Type, "a boolean", name, describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+// A typed array of the given type and exact length (a detached buffer has
+// length 0 and fails the length check).
+template <class T>
+T* typed(const Napi::Value& v, napi_typedarray_type type, const char* type_name, const char* name, int64_t length) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, describe(v));
+  auto a = v.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(a.ElementLength()) != length)
+    throw expected(v.Env(), ErrorKind::Range, std::string("a ") + type_name + " of length " + std::to_string(length),
+                   name, "length " + std::to_string(a.ElementLength()));
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+}
+
+}  // namespace napi
+}  // namespace segloss
