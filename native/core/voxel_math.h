@@ -183,7 +183,7 @@ struct GeneralizedDiceMath {
   static constexpr int F = 3;
   static constexpr int NCOEF = 2;
   // With 'none' the gradient depends on the target only.
-  static bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
+  static constexpr bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
   template <int KC>
   SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
                                     double* acc) {
@@ -207,7 +207,7 @@ struct GeneralizedDiceMath {
 struct DiceMath {
   static constexpr int F = 5;
   static constexpr int NCOEF = 3;
-  static bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool gradient_reads_prediction(Activation) { return true; }
   template <int KC>
   SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
                                     double* acc) {
@@ -236,7 +236,7 @@ struct DiceMath {
 struct SensitivitySpecificityMath {
   static constexpr int F = 3;
   static constexpr int NCOEF = 2;
-  static bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool gradient_reads_prediction(Activation) { return true; }
   template <int KC>
   SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
                                     double* acc) {
@@ -263,7 +263,7 @@ struct SensitivitySpecificityMath {
 struct WeightedCrossEntropyMath {
   static constexpr int F = 4;
   static constexpr int NCOEF = 2;
-  static bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool gradient_reads_prediction(Activation) { return true; }
 
   // log q_l and log(1 - q_l) of LOSSES.md: clamped for 'none', exact
   // log-softmax / log-sigmoid of the logits otherwise.

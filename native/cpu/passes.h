@@ -78,60 +78,125 @@ std::string format_number(double v);
 // chunk already known to hold one, so speed does not matter).
 Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int64_t end);
 
-// Calls body(KC, TK) with the class count and target kind as compile-time
-// constants (std::integral_constant): K = 2, which covers binary maps and the
-// two-class case, is unrolled; other K run a loop.
+// Calls body(S, TK, ACT) with the layout, target kind and activation as
+// compile-time constants (std::integral_constant), so that each combination
+// is its own loop with the per-voxel branches folded away. S is 1 for a
+// binary map (C = 1, K = 2), 2 for two channels, 0 for any other C (a loop
+// over the classes).
 template <class Body>
 void dispatch_kinds(const vm::Ctx& c, TargetKind tk, Body&& body) {
-  auto with_k = [&](auto kc) {
-    using K = decltype(kc);
-    switch (tk) {
-      case TargetKind::U8: return body(K{}, std::integral_constant<TargetKind, TargetKind::U8>{});
-      case TargetKind::U16: return body(K{}, std::integral_constant<TargetKind, TargetKind::U16>{});
-      case TargetKind::I32: return body(K{}, std::integral_constant<TargetKind, TargetKind::I32>{});
-      case TargetKind::F32Sparse: return body(K{}, std::integral_constant<TargetKind, TargetKind::F32Sparse>{});
-      case TargetKind::Dense: return body(K{}, std::integral_constant<TargetKind, TargetKind::Dense>{});
+  auto with_act = [&](auto s, auto k) {
+    switch (c.act) {
+      case Activation::None: return body(s, k, std::integral_constant<Activation, Activation::None>{});
+      case Activation::Softmax: return body(s, k, std::integral_constant<Activation, Activation::Softmax>{});
+      case Activation::Sigmoid: return body(s, k, std::integral_constant<Activation, Activation::Sigmoid>{});
     }
   };
-  if (c.K == 2) with_k(std::integral_constant<int, 2>{});
-  else with_k(std::integral_constant<int, 0>{});
+  auto with_tk = [&](auto s) {
+    switch (tk) {
+      case TargetKind::U8: return with_act(s, std::integral_constant<TargetKind, TargetKind::U8>{});
+      case TargetKind::U16: return with_act(s, std::integral_constant<TargetKind, TargetKind::U16>{});
+      case TargetKind::I32: return with_act(s, std::integral_constant<TargetKind, TargetKind::I32>{});
+      case TargetKind::F32Sparse: return with_act(s, std::integral_constant<TargetKind, TargetKind::F32Sparse>{});
+      case TargetKind::Dense: return with_act(s, std::integral_constant<TargetKind, TargetKind::Dense>{});
+    }
+  };
+  if (c.C == 1) with_tk(std::integral_constant<int, 1>{});
+  else if (c.C == 2) with_tk(std::integral_constant<int, 2>{});
+  else with_tk(std::integral_constant<int, 0>{});
 }
+
+// The loops of one (loss, layout, target kind, activation) combination.
+template <class Math, int S, TargetKind TK, Activation ACT>
+struct Loops {
+  static constexpr int KC = S == 0 ? 0 : 2;  // classes, when fixed
+
+  // The context with every field this combination fixes made a constant, so
+  // the compiler folds the per-voxel branches on them.
+  static vm::Ctx fixed(vm::Ctx c) {
+    c.act = ACT;
+    if (S != 0) {
+      c.C = S;
+      c.K = 2;
+      c.binary = S == 1;
+    }
+    c.multilabel = ACT == Activation::Sigmoid && !c.binary;
+    return c;
+  }
+
+  // Adds voxel v's share to acc ([N, K x F]); false if its input is bad.
+  static inline bool voxel(const vm::Ctx& c, const Tensors& t, int64_t v, double* p, double* r, double* acc) {
+    if (t.mask && !t.mask[v]) return true;
+    const int st = vm::read_target<KC, TK>(c, t.target, v, r);
+    if (st == 1) return true;
+    double lse = 0;
+    const float* x = t.x + v * c.C;
+    const bool pok = vm::probabilities<KC>(c, x, p, &lse);
+    acc[0] += 1;
+    Math::template accumulate<KC>(c, x, p, r, lse, acc + 1);
+    return (st == 0) & pok;
+  }
+
+  // Sums of voxels [b, e) into out[stride]; false if any input is bad.
+  static bool reduce(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out) {
+    const vm::Ctx c = fixed(c0);
+    bool ok = true;
+    if constexpr (S != 0) {
+      // Two sets of accumulators (even and odd voxels) halve the add-latency
+      // chains; they are combined in a fixed order, so results stay
+      // independent of the thread count.
+      constexpr int NA = 1 + 2 * Math::F;
+      double a0[NA] = {}, a1[NA] = {};
+      double p0[2], r0[2], p1[2], r1[2];
+      int64_t v = b;
+      for (; v + 1 < e; v += 2) {
+        ok &= voxel(c, t, v, p0, r0, a0);
+        ok &= voxel(c, t, v + 1, p1, r1, a1);
+      }
+      if (v < e) ok &= voxel(c, t, v, p0, r0, a0);
+      for (int j = 0; j < NA; ++j) out[j] = a0[j] + a1[j];
+    } else {
+      Scratch sc(c.K);
+      std::vector<double> acc(stride, 0.0);
+      for (int64_t v = b; v < e; ++v) ok &= voxel(c, t, v, sc.p, sc.r, acc.data());
+      for (int64_t j = 0; j < stride; ++j) out[j] = acc[j];
+    }
+    return ok;
+  }
+
+  // Gradient of voxels [b, e) from the sample's coefficients k.
+  static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
+    const vm::Ctx c = fixed(c0);
+    constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
+    Scratch sc(c.K);
+    const int64_t C = c.C;
+    for (int64_t v = b; v < e; ++v) {
+      float* out = grad + v * C;
+      if ((t.mask && !t.mask[v]) || vm::read_target<KC, TK>(c, t.target, v, sc.r) != 0) {
+        for (int64_t ch = 0; ch < C; ++ch) out[ch] = 0.0f;
+        continue;
+      }
+      double lse = 0;
+      if (reads_x) vm::probabilities<KC>(c, t.x + v * C, sc.p, &lse);
+      Math::template grad_x<KC>(c, t.x + v * C, sc.p, sc.r, k, sc.g, sc.dx);
+      for (int64_t ch = 0; ch < C; ++ch) out[ch] = static_cast<float>(sc.dx[ch]);
+    }
+  }
+};
 
 // stats: [B][1 + K F], N first.
 template <class Math>
 Status reduce_pass(const Options& o, const Tensors& t, double* stats) {
   const vm::Ctx c = make_ctx(o, t);
   const ChunkGrid grid(t);
-  const int K = c.K;
-  const int64_t stride = 1 + static_cast<int64_t>(K) * Math::F;
+  const int64_t stride = 1 + static_cast<int64_t>(c.K) * Math::F;
   std::vector<double> partial(static_cast<size_t>(grid.count) * stride, 0.0);
   std::vector<unsigned char> bad(grid.count, 0);
-
-  double* partial_p = partial.data();
-  unsigned char* bad_p = bad.data();
-  dispatch_kinds(c, t.target_kind, [&](auto kc, auto tk) {
-    constexpr int KC = decltype(kc)::value;
-    constexpr TargetKind TK = decltype(tk)::value;
-      ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
-        double* acc = partial_p + i * stride;
-        Scratch sc(c.K);
-        double* pp = sc.p;
-        double* rp = sc.r;
-        bool ok = true;
-        double n = 0;
-        for (int64_t v = grid.begin(i), e = grid.end(i); v < e; ++v) {
-          if (t.mask && !t.mask[v]) continue;
-          const int st = vm::read_target<KC, TK>(c, t.target, v, rp);
-          if (st == 1) continue;
-          double lse = 0;
-          const bool pok = vm::probabilities<KC>(c, t.x + v * t.C, pp, &lse);
-          ok &= (st == 0) & pok;
-          n += 1;
-          Math::template accumulate<KC>(c, t.x + v * t.C, pp, rp, lse, acc + 1);
-        }
-        acc[0] = n;
-        bad_p[i] = !ok;
-      });
+  dispatch_kinds(c, t.target_kind, [&](auto s, auto tk, auto act) {
+    using L = Loops<Math, decltype(s)::value, decltype(tk)::value, decltype(act)::value>;
+    ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
+      bad[i] = !L::reduce(c, t, grid.begin(i), grid.end(i), stride, partial.data() + i * stride);
+    });
   });
 
   for (int64_t i = 0; i < grid.count; ++i)
@@ -151,28 +216,11 @@ template <class Math>
 void gradient_pass(const Options& o, const Tensors& t, const double* coef, float* grad) {
   const vm::Ctx c = make_ctx(o, t);
   const ChunkGrid grid(t);
-  const bool reads_x = Math::gradient_reads_prediction(o.activation);
-
-  dispatch_kinds(c, t.target_kind, [&](auto kc, auto tk) {
-    constexpr int KC = decltype(kc)::value;
-    constexpr TargetKind TK = decltype(tk)::value;
-      ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
-        const int K = c.K;
-        Scratch sc(K);
-        double *p = sc.p, *r = sc.r, *g = sc.g, *dx = sc.dx;
-        const double* k = coef + grid.sample(i) * K * Math::NCOEF;
-        for (int64_t v = grid.begin(i), e = grid.end(i); v < e; ++v) {
-          float* out = grad + v * t.C;
-          if ((t.mask && !t.mask[v]) || vm::read_target<KC, TK>(c, t.target, v, r) != 0) {
-            for (int64_t ch = 0; ch < t.C; ++ch) out[ch] = 0.0f;
-            continue;
-          }
-          double lse = 0;
-          if (reads_x) vm::probabilities<KC>(c, t.x + v * t.C, p, &lse);
-          Math::template grad_x<KC>(c, t.x + v * t.C, p, r, k, g, dx);
-          for (int64_t ch = 0; ch < t.C; ++ch) out[ch] = static_cast<float>(dx[ch]);
-        }
-      });
+  dispatch_kinds(c, t.target_kind, [&](auto s, auto tk, auto act) {
+    using L = Loops<Math, decltype(s)::value, decltype(tk)::value, decltype(act)::value>;
+    ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
+      L::gradient(c, t, grid.begin(i), grid.end(i), coef + grid.sample(i) * c.K * Math::NCOEF, grad);
+    });
   });
 }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Builds segloss.node at install time with cmake-js, after checking for the
+// tools it needs so that a missing one is named with how to install it.
+// SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand).
+'use strict';
+const {spawnSync} = require('child_process');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+
+function works(cmd, args = ['--version']) {
+  const r = spawnSync(cmd, args, {stdio: 'ignore'});
+  return !r.error && r.status === 0;
+}
+
+function fail(lines) {
+  console.error(['', 'segloss: cannot build the native addon.', ...lines, ''].join('\n'));
+  process.exit(1);
+}
+
+if (process.env.SEGLOSS_SKIP_BUILD === '1') {
+  console.log('segloss: SEGLOSS_SKIP_BUILD=1, not building the native addon (run `npm run build:native` later).');
+  process.exit(0);
+}
+
+if (!works('cmake')) {
+  fail(['cmake (>= 3.18) was not found on PATH. Install it, then run `npm rebuild segloss`:',
+        '  Debian/Ubuntu: apt-get install cmake     macOS: brew install cmake',
+        '  Windows: winget install Kitware.CMake    anywhere with Python: pip install cmake']);
+}
+const compilers = [process.env.CXX, 'c++', 'g++', 'clang++', 'cl'].filter(Boolean);
+if (!compilers.some((c) => works(c, c === 'cl' ? [] : ['--version']))) {
+  fail(['No C++17 compiler was found (tried ' + compilers.join(', ') + '). Install one, then run `npm rebuild segloss`:',
+        '  Debian/Ubuntu: apt-get install g++     macOS: xcode-select --install',
+        '  Windows: Visual Studio Build Tools with "Desktop development with C++"']);
+}
+
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--directory', root], {stdio: 'inherit', cwd: root});
+if (r.status !== 0) {
+  fail(['cmake-js failed (see its output above). The usual causes: a compiler without C++17 support,',
+        'or cmake older than 3.18 (`cmake --version`).']);
+}
