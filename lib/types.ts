@@ -90,6 +90,10 @@ export interface LossResult {
   loss: number;
   /** One loss per sample, with `reduction: 'none'` only. */
   losses?: Float64Array;
-  /** d(gradScale * loss)/d(prediction), unless `gradient: false`. */
+  /**
+   * d(gradScale * loss)/d(prediction), unless `gradient: false`. With
+   * `reduction: 'none'` it is `sum_b gradScale_b * d losses_b / d prediction`
+   * (a scalar gradScale applies to every sample, with no division by B).
+   */
   gradient?: Float32Array;
 }
