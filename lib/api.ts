@@ -85,16 +85,21 @@ function sameOptions(a: NativeSpec, b: NativeSpec): boolean {
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => {
     const x = a[k], y = b[k];
-    if (x instanceof Float64Array && y instanceof Float64Array) {
+    if (isFloat64Array(x) && isFloat64Array(y)) {
       return x.length === y.length && x.every((v, i) => v === y[i]);
     }
     return x === y;
   });
 }
 
+/** By tag, not instanceof: the addon's arrays may come from another realm (jest, vm contexts). */
+function isFloat64Array(v: unknown): v is Float64Array {
+  return Object.prototype.toString.call(v) === '[object Float64Array]';
+}
+
 function checkStats(s: unknown, arg: string): LossStats {
   const st = s as LossStats;
-  if (typeof s !== 'object' || s === null || !(st.values instanceof Float64Array) || typeof st.loss !== 'string') {
+  if (typeof s !== 'object' || s === null || !isFloat64Array(st.values) || typeof st.loss !== 'string') {
     throw new TypeError(`Expected statistics from lossStats() for ${arg} but received ${show(s)}`);
   }
   if (st.values.length !== st.samples * (1 + st.classes * st.fields)) {

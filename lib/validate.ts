@@ -16,7 +16,10 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (Array.isArray(v)) return v.length <= 8 ? `[${v.map(show).join(', ')}]` : `an Array of length ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of length ${(v as unknown as ArrayLike<unknown>).length}`;
+  if (ArrayBuffer.isView(v)) {
+    const name = v.constructor.name;
+    return `${/^I/.test(name) ? 'an' : 'a'} ${name} of length ${(v as unknown as ArrayLike<unknown>).length}`;
+  }
   if (typeof v === 'function') return 'a function';
   return `an object (${Object.prototype.toString.call(v)})`;
 }

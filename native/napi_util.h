@@ -80,13 +80,14 @@ inline bool boolean(const Napi::Object& o, const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
-// A typed array of the given type and exact length (a detached buffer has
-// length 0 and fails the length check).
+// A typed array of the given type and exact length, on a live buffer.
 template <class T>
 T* typed(const Napi::Value& v, napi_typedarray_type type, const char* type_name, const char* name, int64_t length) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, describe(v));
   auto a = v.As<Napi::TypedArray>();
+  if (a.ArrayBuffer().IsDetached())
+    throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, "a detached buffer");
   if (static_cast<int64_t>(a.ElementLength()) != length)
     throw expected(v.Env(), ErrorKind::Range, std::string("a ") + type_name + " of length " + std::to_string(length),
                    name, "length " + std::to_string(a.ElementLength()));

@@ -18,7 +18,8 @@ namespace {
 Status resolve_device(Device d) {
   if (d == Device::Cuda) {
     for (const auto& b : backend_info())
-      if (b.name == "cuda" && !b.available) return Status::Device("device 'cuda' is unavailable: " + b.reason);
+      if (b.name == "cuda" && !b.available)
+        return Status::Device("Expected a usable CUDA device for device but received 'cuda': " + b.reason);
   }
   return Status();
 }

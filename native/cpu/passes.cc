@@ -49,7 +49,6 @@ Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int
   const vm::Ctx c = make_ctx(o, t);
   Scratch sc(c.K);
   for (int64_t v = begin; v < end; ++v) {
-    if (t.mask && !t.mask[v]) continue;
     int st;
     switch (t.target_kind) {
       case TargetKind::U8: st = vm::read_target<0, TargetKind::U8>(c, t.target, v, sc.r); break;
@@ -69,7 +68,6 @@ Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int
       for (int64_t ch = 0; ch < t.C; ++ch)
         if (!(tv[ch] >= 0.0f && tv[ch] <= 1.0f)) return bad_value("values in [0, 1]", "target", tv[ch], v * t.C + ch);
     }
-    if (st != 0) continue;
     double lse;
     if (vm::probabilities<0>(c, t.x + v * t.C, sc.p, &lse)) continue;
     for (int64_t ch = 0; ch < t.C; ++ch) {

@@ -124,17 +124,19 @@ struct Loops {
     return c;
   }
 
-  // Adds voxel v's share to acc ([N, K x F]); false if its input is bad.
+  // Adds voxel v's share to acc ([N, K x F]) unless it is masked or
+  // ignored; false if its input is bad. Every voxel is checked, masked and
+  // ignored ones included (LOSSES.md section 5 makes no exception).
   static inline bool voxel(const vm::Ctx& c, const Tensors& t, int64_t v, double* p, double* r, double* acc) {
-    if (t.mask && !t.mask[v]) return true;
     const int st = vm::read_target<KC, TK>(c, t.target, v, r);
-    if (st == 1) return true;
     double lse = 0;
     const float* x = t.x + v * c.C;
     const bool pok = vm::probabilities<KC>(c, x, p, &lse);
-    acc[0] += 1;
-    Math::template accumulate<KC>(c, x, p, r, lse, acc + 1);
-    return (st == 0) & pok;
+    if (st == 0 && !(t.mask && !t.mask[v])) {
+      acc[0] += 1;
+      Math::template accumulate<KC>(c, x, p, r, lse, acc + 1);
+    }
+    return (st != 2) & pok;
   }
 
   // Sums of voxels [b, e) into out[stride]; false if any input is bad.
