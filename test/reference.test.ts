@@ -9,6 +9,7 @@
  * Tolerances (one table, with reasons):
  */
 import {reference, ReferenceArgs, ReferenceResult} from '../lib/reference';
+import {mulberry32} from '../lib/reference/random';
 import type {Activation, LossName, Reduction} from '../lib/types';
 
 const TOL = {
@@ -31,17 +32,7 @@ const REDUCTIONS: Reduction[] = ['pooled', 'mean', 'sum', 'none'];
 
 // ---------------------------------------------------------------- random inputs
 
-/** mulberry32: small seeded generator so every run sees the same inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 function seedOf(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);

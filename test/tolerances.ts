@@ -173,17 +173,7 @@ export function expectClose(actual: Numeric | undefined, expected: Numeric | und
   throw new Error(`${label}: ${headline}: ${count} of ${n} entries: ${shown}${count > bad.length ? '; ...' : ''}`);
 }
 
-/** mulberry32: a tiny seeded PRNG in [0, 1), so every run sees the same inputs. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export {mulberry32} from '../lib/reference/random';
 
 /** A 32-bit seed from a string (FNV-1a), so each test's inputs follow from its name. */
 export function seedOf(s: string): number {
