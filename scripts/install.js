@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds segloss.node at install time with cmake-js, after checking for the
 // tools it needs so that a missing one is named with how to install it.
-// SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand).
+// SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand);
+// SEGLOSS_PORTABLE=1 builds for baseline x86-64 instead of this machine's CPU.
 'use strict';
 const {spawnSync} = require('child_process');
 const path = require('path');
@@ -36,7 +37,9 @@ if (!compilers.some((c) => works(c, c === 'cl' ? [] : ['--version']))) {
 }
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--directory', root], {stdio: 'inherit', cwd: root});
+const args = [cmakeJs, 'compile', '--directory', root];
+if (process.env.SEGLOSS_PORTABLE === '1') args.push('--CDSEGLOSS_NATIVE_ARCH=OFF');
+const r = spawnSync(process.execPath, args, {stdio: 'inherit', cwd: root});
 if (r.status !== 0) {
   fail(['cmake-js failed (see its output above). The usual causes: a compiler without C++17 support,',
         'or cmake older than 3.18 (`cmake --version`).']);

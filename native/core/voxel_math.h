@@ -9,6 +9,12 @@
 //               (F doubles per class), and
 //   grad_p:     dL/dp_l from the statistics-derived coefficients,
 // and the shared chain rule turns dL/dp into dL/d(prediction as given).
+//
+// The value type T is double (one voxel, on the CPU and the GPU) or, on the
+// CPU, a vector of doubles holding several voxels (Vd): the same formulas
+// then run on several voxels at once. Conditions are masks (bool, or a
+// vector of all-ones / all-zeros lanes) combined with the helpers below;
+// functions that need exp or log (softmax, sigmoid, WCE) are scalar only.
 #pragma once
 
 #include <cmath>
@@ -43,6 +49,22 @@ struct Ctx {
   double ignore;
 };
 
+// ------------------------------------------------------ lanes and masks
+SEGLOSS_HD double sel(bool m, double a, double b) { return m ? a : b; }
+SEGLOSS_HD bool mnot(bool m) { return !m; }
+SEGLOSS_HD double zero_like(double) { return 0.0; }
+SEGLOSS_HD bool is_integral(double v) { return floor(v) == v; }
+#if !defined(__CUDACC__)
+// Four voxels' values, and the mask type comparisons of them produce.
+typedef double Vd __attribute__((vector_size(32)));
+typedef decltype(Vd{} < Vd{}) Vm;  // lanes of all ones (true) or zeros
+inline Vd sel(Vm m, Vd a, Vd b) { return m ? a : b; }
+inline Vm mnot(Vm m) { return ~m; }
+inline Vd zero_like(Vd) { return Vd{}; }
+// |v| < 2^52 (the range a label comparison lets through) is exact in int64.
+inline Vm is_integral(Vd v) { return __builtin_convertvector(__builtin_convertvector(v, Vm), Vd) == v; }
+#endif
+
 // Number of classes, fixed at compile time when KC > 0.
 #define SEGLOSS_K(KC, ctx) ((KC) > 0 ? (KC) : (ctx).K)
 
@@ -56,43 +78,74 @@ SEGLOSS_HD double sigmoid(double z) {
 SEGLOSS_HD double softplus(double y) { return (y > 0 ? y : 0.0) + log1p(exp(-fabs(y))); }
 
 // ---------------------------------------------------------------- targets
+// Sparse label value(s) v -> one-hot r[K]. *ignored: v is ignoreIndex;
+// *bad: v breaks LOSSES.md section 5 (outside [0, K-1] -- {0, 1} on a binary
+// map -- or, when `integral` is checked, not an integer). The range test also
+// rejects NaN. r is zero for ignored and bad values.
+template <int KC, class T, class M>
+SEGLOSS_HD void decode_label(const Ctx& c, T v, bool check_integral, T* r, M* ignored, M* bad) {
+  const int K = SEGLOSS_K(KC, c);
+  const T zero = zero_like(v);
+  const M ign = c.has_ignore ? (v == c.ignore) : (v != v) & (v == v);  // all false
+  M ok = (v >= 0.0) & (v < static_cast<double>(K));
+  if (check_integral) ok = ok & is_integral(sel(ok, v, zero));
+  const T label = sel(ok & mnot(ign), v, zero - 1.0);  // -1 matches no class
+  for (int l = 0; l < K; ++l) r[l] = sel(label == static_cast<double>(l), zero + 1.0, zero);
+  *ignored = ign;
+  *bad = mnot(ok) & mnot(ign);
+}
+
+// Dense target value(s): t[K] per class, or t[0] = r1 on a binary map.
+template <int KC, class T, class M>
+SEGLOSS_HD void decode_dense(const Ctx& c, const T* t, T* r, M* ignored, M* bad) {
+  const int K = SEGLOSS_K(KC, c);
+  const T zero = zero_like(t[0]);
+  if (c.binary) {
+    const M ign = c.has_ignore ? (t[0] == c.ignore) : (t[0] != t[0]) & (t[0] == t[0]);
+    const M ok = (t[0] >= 0.0) & (t[0] <= 1.0);
+    const T r1 = sel(ok, t[0], zero);
+    r[0] = 1.0 - r1;
+    r[1] = r1;
+    *ignored = ign;
+    *bad = mnot(ok) & mnot(ign);
+    return;
+  }
+  M ok = (t[0] >= 0.0) & (t[0] <= 1.0);
+  for (int l = 0; l < K; ++l) {
+    const M in = (t[l] >= 0.0) & (t[l] <= 1.0);
+    ok = ok & in;
+    r[l] = sel(in, t[l], zero);
+  }
+  *ignored = ok & mnot(ok);  // dense targets have no ignore value
+  *bad = mnot(ok);
+}
+
 // Reads voxel i's target into r[K]. Returns 0 when the voxel is kept, 1 when
 // it is ignored (ignoreIndex), 2 when the value breaks LOSSES.md section 5.
 template <int KC, TargetKind TK>
 SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* r) {
-  const int K = SEGLOSS_K(KC, c);
+  bool ignored, bad;
   if (TK == TargetKind::Dense) {
-    const float* t = static_cast<const float*>(target);
-    if (c.binary) {
-      const double v = t[i];
-      if (c.has_ignore && v == c.ignore) return 1;
-      if (!(v >= 0.0 && v <= 1.0)) return 2;
-      r[0] = 1.0 - v;
-      r[1] = v;
-      return 0;
+    const float* t = static_cast<const float*>(target) + (c.binary ? i : i * c.C);
+    double tv[KC > 0 ? KC : 1];
+    double* tp = tv;
+    if (KC == 0) {
+      // any K: decode in place (r doubles as the input)
+      for (int l = 0; l < (c.binary ? 1 : c.K); ++l) r[l] = t[l];
+      tp = r;
+    } else {
+      for (int l = 0; l < (c.binary ? 1 : SEGLOSS_K(KC, c)); ++l) tv[l] = t[l];
     }
-    const float* tv = t + i * c.C;
-    bool ok = true;
-    for (int l = 0; l < K; ++l) {
-      const double v = tv[l];
-      ok &= (v >= 0.0 && v <= 1.0);
-      r[l] = v;
-    }
-    return ok ? 0 : 2;
+    decode_dense<KC>(c, tp, r, &ignored, &bad);
+  } else {
+    double v;
+    if (TK == TargetKind::U8) v = static_cast<const uint8_t*>(target)[i];
+    else if (TK == TargetKind::U16) v = static_cast<const uint16_t*>(target)[i];
+    else if (TK == TargetKind::I32) v = static_cast<const int32_t*>(target)[i];
+    else v = static_cast<const float*>(target)[i];
+    decode_label<KC>(c, v, TK == TargetKind::F32Sparse, r, &ignored, &bad);
   }
-  double v;
-  if (TK == TargetKind::U8) v = static_cast<const uint8_t*>(target)[i];
-  else if (TK == TargetKind::U16) v = static_cast<const uint16_t*>(target)[i];
-  else if (TK == TargetKind::I32) v = static_cast<const int32_t*>(target)[i];
-  else v = static_cast<const float*>(target)[i];
-  if (c.has_ignore && v == c.ignore) return 1;
-  // Labels index classes: [0, C-1], or {0, 1} on a binary map (K = 2 then).
-  // The range test also rejects NaN; floor() rejects non-integral floats.
-  if (!(v >= 0.0 && v < static_cast<double>(K))) return 2;
-  if (TK == TargetKind::F32Sparse && floor(v) != v) return 2;
-  const int label = static_cast<int>(v);
-  for (int l = 0; l < K; ++l) r[l] = (l == label) ? 1.0 : 0.0;
-  return 0;
+  return ignored ? 1 : bad ? 2 : 0;
 }
 
 // ----------------------------------------------------------- activations
@@ -100,23 +153,34 @@ SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* 
 // breaks LOSSES.md section 5 (probabilities outside [0, 1] with 'none',
 // non-finite logits). For softmax, *lse receives log(sum exp(x)) so that
 // WCE can use log-softmax without recomputing it.
+// Activation 'none': the values are the probabilities (x[0] = p1 on a
+// binary map). Returns the mask of voxels whose values are all in [0, 1].
+template <int KC, class T>
+SEGLOSS_HD auto probabilities_none(const Ctx& c, const T* x, T* p) {
+  const int K = SEGLOSS_K(KC, c);
+  if (c.binary) {
+    const T v = x[0];  // x may alias p
+    p[1] = v;
+    p[0] = 1.0 - v;
+    return (v >= 0.0) & (v <= 1.0);
+  }
+  auto ok = (x[0] >= 0.0) & (x[0] <= 1.0);
+  for (int l = 0; l < K; ++l) {
+    ok = ok & (x[l] >= 0.0) & (x[l] <= 1.0);
+    p[l] = x[l];
+  }
+  return ok;
+}
+
 template <int KC>
 SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* lse) {
   const int K = SEGLOSS_K(KC, c);
   if (c.act == Activation::None) {
-    if (c.binary) {
-      const double v = x[0];
-      p[0] = 1.0 - v;
-      p[1] = v;
-      return v >= 0.0 && v <= 1.0;
-    }
-    bool ok = true;
-    for (int l = 0; l < K; ++l) {
-      const double v = x[l];
-      ok &= (v >= 0.0 && v <= 1.0);
-      p[l] = v;
-    }
-    return ok;
+    double xv[KC > 0 ? KC : 1];
+    double* xp = xv;
+    if (KC == 0) xp = p;  // any K: p doubles as the input
+    for (int l = 0; l < (c.binary ? 1 : K); ++l) xp[l] = x[l];
+    return probabilities_none<KC>(c, xp, p);
   }
   if (c.act == Activation::Sigmoid) {
     if (c.binary) {
@@ -155,12 +219,12 @@ SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* l
 
 // ------------------------------------------------------------ chain rule
 // LOSSES.md section 3: dL/dp -> dL/d(prediction as given), into dx[C].
-template <int KC>
-SEGLOSS_HD void chain_rule(const Ctx& c, const double* p, const double* g, double* dx) {
+template <int KC, class T>
+SEGLOSS_HD void chain_rule(const Ctx& c, const T* p, const T* g, T* dx) {
   const int K = SEGLOSS_K(KC, c);
   if (c.binary) {
     // Both classes depend on the one channel: p1 = f(x), p0 = 1 - p1.
-    const double gp = g[1] - g[0];
+    const T gp = g[1] - g[0];
     dx[0] = c.act == Activation::Sigmoid ? gp * p[1] * p[0] : gp;
     return;
   }
@@ -169,7 +233,7 @@ SEGLOSS_HD void chain_rule(const Ctx& c, const double* p, const double* g, doubl
   } else if (c.act == Activation::Sigmoid) {
     for (int l = 0; l < K; ++l) dx[l] = g[l] * p[l] * (1.0 - p[l]);
   } else {
-    double pg = 0;
+    T pg = zero_like(p[0]);
     for (int l = 0; l < K; ++l) pg += p[l] * g[l];
     for (int l = 0; l < K; ++l) dx[l] = p[l] * (g[l] - pg);
   }
@@ -182,20 +246,20 @@ SEGLOSS_HD void chain_rule(const Ctx& c, const double* p, const double* g, doubl
 struct GeneralizedDiceMath {
   static constexpr int F = 3;
   static constexpr int NCOEF = 2;
+  static constexpr bool kVector = true;  // no exp/log: runs on Vd lanes too
   // With 'none' the gradient depends on the target only.
   static constexpr bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
-  template <int KC>
-  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
-                                    double* acc) {
+  template <int KC, class T, class M>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const T* p, const T* r, T, M keep, T* acc) {
+    const T zero = zero_like(p[0]);
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
-      acc[l * F + 0] += r[l];
-      acc[l * F + 1] += p[l];
-      acc[l * F + 2] += p[l] * r[l];
+      acc[l * F + 0] += sel(keep, r[l], zero);
+      acc[l * F + 1] += sel(keep, p[l], zero);
+      acc[l * F + 2] += sel(keep, p[l] * r[l], zero);
     }
   }
-  template <int KC>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
-                                double* g, double* dx) {
+  template <int KC, class T>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const T* p, const T* r, const double* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1];
     chain_rule<KC>(c, p, g, dx);
   }
@@ -207,23 +271,23 @@ struct GeneralizedDiceMath {
 struct DiceMath {
   static constexpr int F = 5;
   static constexpr int NCOEF = 3;
+  static constexpr bool kVector = true;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
-  template <int KC>
-  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
-                                    double* acc) {
+  template <int KC, class T, class M>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const T* p, const T* r, T, M keep, T* acc) {
+    const T zero = zero_like(p[0]);
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
-      acc[l * F + 0] += r[l];
-      acc[l * F + 1] += p[l];
-      acc[l * F + 2] += p[l] * r[l];
+      acc[l * F + 0] += sel(keep, r[l], zero);
+      acc[l * F + 1] += sel(keep, p[l], zero);
+      acc[l * F + 2] += sel(keep, p[l] * r[l], zero);
       if (c.squared) {
-        acc[l * F + 3] += p[l] * p[l];
-        acc[l * F + 4] += r[l] * r[l];
+        acc[l * F + 3] += sel(keep, p[l] * p[l], zero);
+        acc[l * F + 4] += sel(keep, r[l] * r[l], zero);
       }
     }
   }
-  template <int KC>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
-                                double* g, double* dx) {
+  template <int KC, class T>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const T* p, const T* r, const double* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
       g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1] + k[l * NCOEF + 2] * p[l];
     chain_rule<KC>(c, p, g, dx);
@@ -236,20 +300,20 @@ struct DiceMath {
 struct SensitivitySpecificityMath {
   static constexpr int F = 3;
   static constexpr int NCOEF = 2;
+  static constexpr bool kVector = true;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
-  template <int KC>
-  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const double* p, const double* r, double,
-                                    double* acc) {
+  template <int KC, class T, class M>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float*, const T* p, const T* r, T, M keep, T* acc) {
+    const T zero = zero_like(p[0]);
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
-      const double d = r[l] - p[l];
-      acc[l * F + 0] += r[l];
-      acc[l * F + 1] += d * d * r[l];
-      acc[l * F + 2] += d * d * (1.0 - r[l]);
+      const T d = r[l] - p[l];
+      acc[l * F + 0] += sel(keep, r[l], zero);
+      acc[l * F + 1] += sel(keep, d * d * r[l], zero);
+      acc[l * F + 2] += sel(keep, d * d * (1.0 - r[l]), zero);
     }
   }
-  template <int KC>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
-                                double* g, double* dx) {
+  template <int KC, class T>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const T* p, const T* r, const double* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
       g[l] = (r[l] - p[l]) * (k[l * NCOEF] * r[l] + k[l * NCOEF + 1] * (1.0 - r[l]));
     chain_rule<KC>(c, p, g, dx);
@@ -263,6 +327,7 @@ struct SensitivitySpecificityMath {
 struct WeightedCrossEntropyMath {
   static constexpr int F = 4;
   static constexpr int NCOEF = 2;
+  static constexpr bool kVector = false;  // logarithms: scalar only
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
 
   // log q_l and log(1 - q_l) of LOSSES.md: clamped for 'none', exact
@@ -273,9 +338,9 @@ struct WeightedCrossEntropyMath {
     if (c.binary) return l == 1 ? -softplus(-static_cast<double>(x[0])) : -softplus(static_cast<double>(x[0]));
     return -softplus(-static_cast<double>(x[l]));
   }
-  template <int KC>
-  SEGLOSS_HD static void accumulate(const Ctx& c, const float* x, const double* p, const double* r, double lse,
-                                    double* acc) {
+  template <int KC, class T, class M>
+  SEGLOSS_HD static void accumulate(const Ctx& c, const float* x, const T* p, const T* r, T lse, M keep, T* acc) {
+    if (!keep) return;
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) {
       acc[l * F + 0] += r[l];
       acc[l * F + 1] += p[l];
@@ -283,9 +348,8 @@ struct WeightedCrossEntropyMath {
       if (c.multilabel && r[l] != 1.0) acc[l * F + 3] += (1.0 - r[l]) * -softplus(static_cast<double>(x[l]));
     }
   }
-  template <int KC>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const double* p, const double* r, const double* k,
-                                double* g, double* dx) {
+  template <int KC, class T>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const float*, const T* p, const T* r, const double* k, T* g, T* dx) {
     const int K = SEGLOSS_K(KC, c);
     if (c.act == Activation::None) {
       // dL/dp_l = -(w_l / N) r_l / p_l where p_l > 1e-7, else 0.

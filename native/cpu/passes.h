@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -106,6 +107,44 @@ void dispatch_kinds(const vm::Ctx& c, TargetKind tk, Body&& body) {
   else with_tk(std::integral_constant<int, 0>{});
 }
 
+// ------------------------------------------------------------ vector loads
+// The vector loops below take four voxels at a time, as vm::Vd lanes.
+typedef float Vf __attribute__((vector_size(16)));
+typedef float Vf8 __attribute__((vector_size(32)));
+typedef uint8_t Vb __attribute__((vector_size(4)));
+typedef uint16_t Vh __attribute__((vector_size(8)));
+typedef int32_t Vi __attribute__((vector_size(16)));
+
+template <class V>
+inline V load(const void* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Four voxels' values of an interleaved two-channel array, channel by channel.
+inline void load_pairs(const float* a, vm::Vd* out) {
+  const Vf8 v = load<Vf8>(a);
+  out[0] = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 2, 4, 6), vm::Vd);
+  out[1] = __builtin_convertvector(__builtin_shufflevector(v, v, 1, 3, 5, 7), vm::Vd);
+}
+
+// Voxels v..v+3 of a prediction or dense target with S channels (S = 1 or 2).
+template <int S>
+inline void load_channels(const float* a, int64_t v, vm::Vd* out) {
+  if (S == 1) out[0] = __builtin_convertvector(load<Vf>(a + v), vm::Vd);
+  else load_pairs(a + 2 * v, out);
+}
+
+// Voxels v..v+3 of a sparse target, as doubles.
+template <TargetKind TK>
+inline vm::Vd load_labels(const void* target, int64_t v) {
+  if (TK == TargetKind::U8) return __builtin_convertvector(load<Vb>(static_cast<const uint8_t*>(target) + v), vm::Vd);
+  if (TK == TargetKind::U16) return __builtin_convertvector(load<Vh>(static_cast<const uint16_t*>(target) + v), vm::Vd);
+  if (TK == TargetKind::I32) return __builtin_convertvector(load<Vi>(static_cast<const int32_t*>(target) + v), vm::Vd);
+  return __builtin_convertvector(load<Vf>(static_cast<const float*>(target) + v), vm::Vd);
+}
+
 // The loops of one (loss, layout, target kind, activation) combination.
 template <class Math, int S, TargetKind TK, Activation ACT>
 struct Loops {
@@ -134,16 +173,102 @@ struct Loops {
     const bool pok = vm::probabilities<KC>(c, x, p, &lse);
     if (st == 0 && !(t.mask && !t.mask[v])) {
       acc[0] += 1;
-      Math::template accumulate<KC>(c, x, p, r, lse, acc + 1);
+      Math::template accumulate<KC>(c, x, p, r, lse, true, acc + 1);
     }
     return (st != 2) & pok;
+  }
+
+  // Whether this combination runs four voxels at a time: two classes,
+  // probabilities as given, and a loss without exp / log; and a CPU with
+  // 256-bit vectors (without AVX2 the compiler splits them into slower code
+  // than the scalar loop).
+#if defined(__AVX2__)
+  static constexpr bool kVector = S != 0 && ACT == Activation::None && Math::kVector;
+#else
+  static constexpr bool kVector = false;
+#endif
+
+  // Targets of voxels v..v+3 into r[2]; the mask of kept voxels; bad |= lanes with bad targets.
+  static inline vm::Vm targets4(const vm::Ctx& c, const Tensors& t, int64_t v, vm::Vd* r, vm::Vm* bad) {
+    vm::Vm ignored, wrong;
+    if (TK == TargetKind::Dense) {
+      vm::Vd tv[2];
+      load_channels<S>(static_cast<const float*>(t.target), v, tv);
+      vm::decode_dense<2>(c, tv, r, &ignored, &wrong);
+    } else {
+      vm::decode_label<2>(c, load_labels<TK>(t.target, v), TK == TargetKind::F32Sparse, r, &ignored, &wrong);
+    }
+    *bad |= wrong;
+    vm::Vm keep = vm::mnot(ignored) & vm::mnot(wrong);
+    if (t.mask) keep &= __builtin_convertvector(load<Vb>(t.mask + v), vm::Vm) != 0;
+    return keep;
+  }
+
+  // reduce() four voxels at a time. Two sets of Vd accumulators (voxel
+  // v % 8 < 4 and >= 4) keep the add chains short; the lanes are combined in
+  // a fixed order, so results do not depend on the thread count.
+  static bool reduce_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, double* out) {
+    constexpr int NA = 1 + 2 * Math::F;
+    vm::Vd acc[2][NA] = {};
+    vm::Vm bad = {};
+    const vm::Vd one = vm::Vd{} + 1.0;
+    int64_t v = b;
+    for (; v + 8 <= e; v += 8) {
+      for (int h = 0; h < 2; ++h) {
+        vm::Vd r[2], x[2], p[2];
+        const vm::Vm keep = targets4(c, t, v + 4 * h, r, &bad);
+        load_channels<S>(t.x, v + 4 * h, x);
+        bad |= vm::mnot(vm::probabilities_none<2>(c, x, p));
+        acc[h][0] += vm::sel(keep, one, vm::Vd{});
+        Math::template accumulate<2>(c, nullptr, p, r, vm::Vd{}, keep, acc[h] + 1);
+      }
+    }
+    double tail[NA] = {};
+    double p[2], r[2];
+    bool ok = true;
+    for (; v < e; ++v) ok &= voxel(c, t, v, p, r, tail);
+    for (int f = 0; f < NA; ++f) {
+      double sum = 0;
+      for (int h = 0; h < 2; ++h)
+        for (int j = 0; j < 4; ++j) sum += acc[h][f][j];
+      out[f] = sum + tail[f];
+    }
+    for (int j = 0; j < 4; ++j) ok &= bad[j] == 0;
+    return ok;
+  }
+
+  // gradient() four voxels at a time.
+  static void gradient_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
+    constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
+    int64_t v = b;
+    for (; v + 4 <= e; v += 4) {
+      vm::Vd r[2], x[2], p[2] = {}, g[2], dx[2];
+      vm::Vm bad = {};
+      const vm::Vm keep = targets4(c, t, v, r, &bad);
+      if (reads_x) {
+        load_channels<S>(t.x, v, x);
+        vm::probabilities_none<2>(c, x, p);
+      }
+      Math::template grad_x<2>(c, nullptr, p, r, k, g, dx);
+      const Vf d0 = __builtin_convertvector(vm::sel(keep, dx[0], vm::Vd{}), Vf);
+      if (S == 1) {
+        std::memcpy(grad + v, &d0, sizeof d0);
+      } else {
+        const Vf d1 = __builtin_convertvector(vm::sel(keep, dx[1], vm::Vd{}), Vf);
+        const Vf8 both = __builtin_shufflevector(d0, d1, 0, 4, 1, 5, 2, 6, 3, 7);
+        std::memcpy(grad + 2 * v, &both, sizeof both);
+      }
+    }
+    if (v < e) gradient_scalar(c, t, v, e, k, grad);
   }
 
   // Sums of voxels [b, e) into out[stride]; false if any input is bad.
   static bool reduce(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out) {
     const vm::Ctx c = fixed(c0);
     bool ok = true;
-    if constexpr (S != 0) {
+    if constexpr (kVector) {
+      ok = reduce_vector(c, t, b, e, out);
+    } else if constexpr (S != 0) {
       // Two sets of accumulators (even and odd voxels) halve the add-latency
       // chains; they are combined in a fixed order, so results stay
       // independent of the thread count.
@@ -169,6 +294,11 @@ struct Loops {
   // Gradient of voxels [b, e) from the sample's coefficients k.
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
+    if constexpr (kVector) gradient_vector(c, t, b, e, k, grad);
+    else gradient_scalar(c, t, b, e, k, grad);
+  }
+
+  static void gradient_scalar(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
     Scratch sc(c.K);
     const int64_t C = c.C;
