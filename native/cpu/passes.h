@@ -139,8 +139,12 @@ inline void load_channels(const float* a, int64_t v, vm::Vd* out) {
 // Voxels v..v+3 of a sparse target, as doubles.
 template <TargetKind TK>
 inline vm::Vd load_labels(const void* target, int64_t v) {
-  if (TK == TargetKind::U8) return __builtin_convertvector(load<Vb>(static_cast<const uint8_t*>(target) + v), vm::Vd);
-  if (TK == TargetKind::U16) return __builtin_convertvector(load<Vh>(static_cast<const uint16_t*>(target) + v), vm::Vd);
+  // Widened to int32 first: a direct 8/16-bit -> double conversion is done
+  // one lane at a time.
+  if (TK == TargetKind::U8)
+    return __builtin_convertvector(__builtin_convertvector(load<Vb>(static_cast<const uint8_t*>(target) + v), Vi), vm::Vd);
+  if (TK == TargetKind::U16)
+    return __builtin_convertvector(__builtin_convertvector(load<Vh>(static_cast<const uint16_t*>(target) + v), Vi), vm::Vd);
   if (TK == TargetKind::I32) return __builtin_convertvector(load<Vi>(static_cast<const int32_t*>(target) + v), vm::Vd);
   return __builtin_convertvector(load<Vf>(static_cast<const float*>(target) + v), vm::Vd);
 }
@@ -200,7 +204,7 @@ struct Loops {
     }
     *bad |= wrong;
     vm::Vm keep = vm::mnot(ignored) & vm::mnot(wrong);
-    if (t.mask) keep &= __builtin_convertvector(load<Vb>(t.mask + v), vm::Vm) != 0;
+    if (t.mask) keep &= __builtin_convertvector(__builtin_convertvector(load<Vb>(t.mask + v), Vi), vm::Vm) != 0;
     return keep;
   }
 
