@@ -37,7 +37,7 @@ if (!compilers.some((c) => works(c, c === 'cl' ? [] : ['--version']))) {
 }
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, 'compile', '--directory', root];
+const args = [cmakeJs, process.env.SEGLOSS_PORTABLE === '1' ? 'rebuild' : 'compile', '--directory', root];
 if (process.env.SEGLOSS_PORTABLE === '1') args.push('--CDSEGLOSS_NATIVE_ARCH=OFF');
 const r = spawnSync(process.execPath, args, {stdio: 'inherit', cwd: root});
 if (r.status !== 0) {
