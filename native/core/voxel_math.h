@@ -54,6 +54,10 @@ SEGLOSS_HD double sel(bool m, double a, double b) { return m ? a : b; }
 SEGLOSS_HD bool mnot(bool m) { return !m; }
 SEGLOSS_HD double zero_like(double) { return 0.0; }
 SEGLOSS_HD bool is_integral(double v) { return floor(v) == v; }
+// A mask known at compile time to keep every lane (no mask, no ignoreIndex).
+struct AllLanes {};
+template <class T>
+SEGLOSS_HD T sel(AllLanes, T a, T) { return a; }
 #if !defined(__CUDACC__)
 // Four voxels' values, and the mask type comparisons of them produce.
 typedef double Vd __attribute__((vector_size(32)));

@@ -14,6 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -122,6 +125,11 @@ inline V load(const void* p) {
   return v;
 }
 
+// Lane masks of float vectors, and the [0, 1] test on them (false for NaN).
+typedef int32_t Vfm __attribute__((vector_size(16)));
+inline Vfm vf_in_unit(Vf v) { return (v >= 0.0f) & (v <= 1.0f); }
+inline auto vf_in_unit(Vf8 v) { return (v >= 0.0f) & (v <= 1.0f); }
+
 // Four voxels' values of an interleaved two-channel array, channel by channel.
 inline void load_pairs(const float* a, vm::Vd* out) {
   const Vf8 v = load<Vf8>(a);
@@ -147,6 +155,26 @@ inline vm::Vd load_labels(const void* target, int64_t v) {
     return __builtin_convertvector(__builtin_convertvector(load<Vh>(static_cast<const uint16_t*>(target) + v), Vi), vm::Vd);
   if (TK == TargetKind::I32) return __builtin_convertvector(load<Vi>(static_cast<const int32_t*>(target) + v), vm::Vd);
   return __builtin_convertvector(load<Vf>(static_cast<const float*>(target) + v), vm::Vd);
+}
+
+// Voxels v..v+7 of a sparse target as two Vd of four: one load and one
+// widening for byte labels.
+template <TargetKind TK>
+inline void load_labels8(const void* target, int64_t v, vm::Vd* out) {
+#if defined(__AVX2__)
+  if (TK == TargetKind::U8) {
+    // (the compiler does not find vpmovzxbd for a generic 8 x u8 -> i32 conversion)
+    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
+        static_cast<const uint8_t*>(target) + v)));
+    out[0] = (vm::Vd)_mm256_cvtepi32_pd(_mm256_castsi256_si128(w));
+    out[1] = (vm::Vd)_mm256_cvtepi32_pd(_mm256_extracti128_si256(w, 1));
+    return;
+  }
+#endif
+  {
+    out[0] = load_labels<TK>(target, v);
+    out[1] = load_labels<TK>(target, v + 4);
+  }
 }
 
 // The loops of one (loss, layout, target kind, activation) combination.
@@ -192,41 +220,78 @@ struct Loops {
   static constexpr bool kVector = false;
 #endif
 
-  // Targets of voxels v..v+3 into r[2]; the mask of kept voxels; bad |= lanes with bad targets.
-  static inline vm::Vm targets4(const vm::Ctx& c, const Tensors& t, int64_t v, vm::Vd* r, vm::Vm* bad) {
+  // ALL: no mask and no ignoreIndex, so every voxel with valid input is
+  // kept (and with invalid input the call fails before its sums are used):
+  // the loops then skip the per-lane keep masks altogether.
+  template <bool ALL>
+  using Keep = std::conditional_t<ALL, vm::AllLanes, vm::Vm>;
+
+  // Targets of voxels v..v+3 into r[2]; returns which are kept;
+  // bad |= lanes with bad targets. `labels`: the four sparse labels, when
+  // the caller loaded them already.
+  template <bool ALL>
+  static inline Keep<ALL> targets4(const vm::Ctx& c, const Tensors& t, int64_t v, vm::Vd* r, vm::Vm* bad,
+                                   const vm::Vd* labels = nullptr) {
     vm::Vm ignored, wrong;
     if (TK == TargetKind::Dense) {
       vm::Vd tv[2];
       load_channels<S>(static_cast<const float*>(t.target), v, tv);
       vm::decode_dense<2>(c, tv, r, &ignored, &wrong);
     } else {
-      vm::decode_label<2>(c, load_labels<TK>(t.target, v), TK == TargetKind::F32Sparse, r, &ignored, &wrong);
+      vm::decode_label<2>(c, labels ? *labels : load_labels<TK>(t.target, v), TK == TargetKind::F32Sparse, r,
+                          &ignored, &wrong);
     }
     *bad |= wrong;
-    vm::Vm keep = vm::mnot(ignored) & vm::mnot(wrong);
-    if (t.mask) keep &= __builtin_convertvector(__builtin_convertvector(load<Vb>(t.mask + v), Vi), vm::Vm) != 0;
-    return keep;
+    if constexpr (ALL) {
+      return vm::AllLanes{};
+    } else {
+      vm::Vm keep = vm::mnot(ignored) & vm::mnot(wrong);
+      if (t.mask) keep &= __builtin_convertvector(__builtin_convertvector(load<Vb>(t.mask + v), Vi), vm::Vm) != 0;
+      return keep;
+    }
+  }
+
+  // Probabilities of voxels v..v+3 into p[2], checked in [0, 1] as the raw
+  // floats (eight per compare rather than four doubles).
+  static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, Vfm* bad) {
+    vm::Vd xv[2];
+    if (S == 1) {
+      const Vf raw = load<Vf>(x + v);
+      *bad |= ~vf_in_unit(raw);
+      xv[0] = __builtin_convertvector(raw, vm::Vd);
+    } else {
+      const Vf8 raw = load<Vf8>(x + 2 * v);
+      const auto ok = vf_in_unit(raw);
+      *bad |= ~(__builtin_shufflevector(ok, ok, 0, 1, 2, 3) & __builtin_shufflevector(ok, ok, 4, 5, 6, 7));
+      xv[0] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 0, 2, 4, 6), vm::Vd);
+      xv[1] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 1, 3, 5, 7), vm::Vd);
+    }
+    vm::probabilities_none<2>(c, xv, p);  // its own range mask is not needed
   }
 
   // reduce() four voxels at a time. Two sets of Vd accumulators (voxel
   // v % 8 < 4 and >= 4) keep the add chains short; the lanes are combined in
   // a fixed order, so results do not depend on the thread count.
+  template <bool ALL>
   static bool reduce_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, double* out) {
     constexpr int NA = 1 + 2 * Math::F;
     vm::Vd acc[2][NA] = {};
     vm::Vm bad = {};
+    Vfm badx = {};
     const vm::Vd one = vm::Vd{} + 1.0;
     int64_t v = b;
     for (; v + 8 <= e; v += 8) {
+      vm::Vd labels[2];
+      if (TK != TargetKind::Dense) load_labels8<TK>(t.target, v, labels);
       for (int h = 0; h < 2; ++h) {
-        vm::Vd r[2], x[2], p[2];
-        const vm::Vm keep = targets4(c, t, v + 4 * h, r, &bad);
-        load_channels<S>(t.x, v + 4 * h, x);
-        bad |= vm::mnot(vm::probabilities_none<2>(c, x, p));
-        acc[h][0] += vm::sel(keep, one, vm::Vd{});
+        vm::Vd r[2], p[2];
+        const Keep<ALL> keep = targets4<ALL>(c, t, v + 4 * h, r, &bad, labels + h);
+        prediction4(c, t.x, v + 4 * h, p, &badx);
+        if constexpr (!ALL) acc[h][0] += vm::sel(keep, one, vm::Vd{});
         Math::template accumulate<2>(c, nullptr, p, r, vm::Vd{}, keep, acc[h] + 1);
       }
     }
+    if constexpr (ALL) acc[0][0][0] = static_cast<double>(v - b);  // every voxel counts
     double tail[NA] = {};
     double p[2], r[2];
     bool ok = true;
@@ -237,30 +302,34 @@ struct Loops {
         for (int j = 0; j < 4; ++j) sum += acc[h][f][j];
       out[f] = sum + tail[f];
     }
-    for (int j = 0; j < 4; ++j) ok &= bad[j] == 0;
+    for (int j = 0; j < 4; ++j) ok &= (bad[j] == 0) & (badx[j] == 0);
     return ok;
   }
 
   // gradient() four voxels at a time.
+  template <bool ALL>
   static void gradient_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
     int64_t v = b;
-    for (; v + 4 <= e; v += 4) {
-      vm::Vd r[2], x[2], p[2] = {}, g[2], dx[2];
-      vm::Vm bad = {};
-      const vm::Vm keep = targets4(c, t, v, r, &bad);
-      if (reads_x) {
-        load_channels<S>(t.x, v, x);
-        vm::probabilities_none<2>(c, x, p);
-      }
-      Math::template grad_x<2>(c, nullptr, p, r, k, g, dx);
-      const Vf d0 = __builtin_convertvector(vm::sel(keep, dx[0], vm::Vd{}), Vf);
-      if (S == 1) {
-        std::memcpy(grad + v, &d0, sizeof d0);
-      } else {
-        const Vf d1 = __builtin_convertvector(vm::sel(keep, dx[1], vm::Vd{}), Vf);
-        const Vf8 both = __builtin_shufflevector(d0, d1, 0, 4, 1, 5, 2, 6, 3, 7);
-        std::memcpy(grad + 2 * v, &both, sizeof both);
+    for (; v + 8 <= e; v += 8) {
+      vm::Vd labels[2];
+      if (TK != TargetKind::Dense) load_labels8<TK>(t.target, v, labels);
+      for (int h = 0; h < 2; ++h) {
+        const int64_t w = v + 4 * h;
+        vm::Vd r[2], p[2] = {}, g[2], dx[2];
+        vm::Vm bad = {};
+        Vfm badx = {};
+        const Keep<ALL> keep = targets4<ALL>(c, t, w, r, &bad, labels + h);
+        if (reads_x) prediction4(c, t.x, w, p, &badx);
+        Math::template grad_x<2>(c, nullptr, p, r, k, g, dx);
+        const Vf d0 = __builtin_convertvector(vm::sel(keep, dx[0], vm::Vd{}), Vf);
+        if (S == 1) {
+          std::memcpy(grad + w, &d0, sizeof d0);
+        } else {
+          const Vf d1 = __builtin_convertvector(vm::sel(keep, dx[1], vm::Vd{}), Vf);
+          const Vf8 both = __builtin_shufflevector(d0, d1, 0, 4, 1, 5, 2, 6, 3, 7);
+          std::memcpy(grad + 2 * w, &both, sizeof both);
+        }
       }
     }
     if (v < e) gradient_scalar(c, t, v, e, k, grad);
@@ -271,7 +340,7 @@ struct Loops {
     const vm::Ctx c = fixed(c0);
     bool ok = true;
     if constexpr (kVector) {
-      ok = reduce_vector(c, t, b, e, out);
+      ok = (t.mask || c.has_ignore) ? reduce_vector<false>(c, t, b, e, out) : reduce_vector<true>(c, t, b, e, out);
     } else if constexpr (S != 0) {
       // Two sets of accumulators (even and odd voxels) halve the add-latency
       // chains; they are combined in a fixed order, so results stay
@@ -298,7 +367,10 @@ struct Loops {
   // Gradient of voxels [b, e) from the sample's coefficients k.
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
-    if constexpr (kVector) gradient_vector(c, t, b, e, k, grad);
+    if constexpr (kVector) {
+      if (t.mask || c.has_ignore) gradient_vector<false>(c, t, b, e, k, grad);
+      else gradient_vector<true>(c, t, b, e, k, grad);
+    }
     else gradient_scalar(c, t, b, e, k, grad);
   }
 
