@@ -127,8 +127,9 @@ inline V load(const void* p) {
 
 // Lane masks of float vectors, and the [0, 1] test on them (false for NaN).
 typedef int32_t Vfm __attribute__((vector_size(16)));
+typedef int32_t Vfm8 __attribute__((vector_size(32)));
 inline Vfm vf_in_unit(Vf v) { return (v >= 0.0f) & (v <= 1.0f); }
-inline auto vf_in_unit(Vf8 v) { return (v >= 0.0f) & (v <= 1.0f); }
+inline Vfm8 vf_in_unit(Vf8 v) { return (v >= 0.0f) & (v <= 1.0f); }
 
 // Four voxels' values of an interleaved two-channel array, channel by channel.
 inline void load_pairs(const float* a, vm::Vd* out) {
@@ -226,6 +227,14 @@ struct Loops {
   template <bool ALL>
   using Keep = std::conditional_t<ALL, vm::AllLanes, vm::Vm>;
 
+  // With ALL, has_ignore is false: a local copy says so as a constant, so
+  // the per-lane ignore test folds away.
+  template <bool ALL>
+  static vm::Ctx no_ignore(vm::Ctx c) {
+    if (ALL) c.has_ignore = false;
+    return c;
+  }
+
   // Targets of voxels v..v+3 into r[2]; returns which are kept;
   // bad |= lanes with bad targets. `labels`: the four sparse labels, when
   // the caller loaded them already.
@@ -253,16 +262,18 @@ struct Loops {
 
   // Probabilities of voxels v..v+3 into p[2], checked in [0, 1] as the raw
   // floats (eight per compare rather than four doubles).
-  static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, Vfm* bad) {
+  // Lanes of raw prediction values whose [0, 1] test failed (S floats per voxel).
+  using BadX = std::conditional_t<S == 1, Vfm, Vfm8>;
+
+  static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, BadX* bad) {
     vm::Vd xv[2];
-    if (S == 1) {
+    if constexpr (S == 1) {
       const Vf raw = load<Vf>(x + v);
       *bad |= ~vf_in_unit(raw);
       xv[0] = __builtin_convertvector(raw, vm::Vd);
     } else {
       const Vf8 raw = load<Vf8>(x + 2 * v);
-      const auto ok = vf_in_unit(raw);
-      *bad |= ~(__builtin_shufflevector(ok, ok, 0, 1, 2, 3) & __builtin_shufflevector(ok, ok, 4, 5, 6, 7));
+      *bad |= ~vf_in_unit(raw);
       xv[0] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 0, 2, 4, 6), vm::Vd);
       xv[1] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 1, 3, 5, 7), vm::Vd);
     }
@@ -273,11 +284,12 @@ struct Loops {
   // v % 8 < 4 and >= 4) keep the add chains short; the lanes are combined in
   // a fixed order, so results do not depend on the thread count.
   template <bool ALL>
-  static bool reduce_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, double* out) {
+  static bool reduce_vector(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, double* out) {
+    const vm::Ctx c = no_ignore<ALL>(c0);
     constexpr int NA = 1 + 2 * Math::F;
     vm::Vd acc[2][NA] = {};
     vm::Vm bad = {};
-    Vfm badx = {};
+    BadX badx = {};
     const vm::Vd one = vm::Vd{} + 1.0;
     int64_t v = b;
     for (; v + 8 <= e; v += 8) {
@@ -302,13 +314,15 @@ struct Loops {
         for (int j = 0; j < 4; ++j) sum += acc[h][f][j];
       out[f] = sum + tail[f];
     }
-    for (int j = 0; j < 4; ++j) ok &= (bad[j] == 0) & (badx[j] == 0);
+    for (int j = 0; j < 4; ++j) ok &= bad[j] == 0;
+    for (int j = 0; j < 4 * S; ++j) ok &= badx[j] == 0;
     return ok;
   }
 
   // gradient() four voxels at a time.
   template <bool ALL>
-  static void gradient_vector(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
+  static void gradient_vector(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
+    const vm::Ctx c = no_ignore<ALL>(c0);
     constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
     int64_t v = b;
     for (; v + 8 <= e; v += 8) {
@@ -318,7 +332,7 @@ struct Loops {
         const int64_t w = v + 4 * h;
         vm::Vd r[2], p[2] = {}, g[2], dx[2];
         vm::Vm bad = {};
-        Vfm badx = {};
+        BadX badx = {};
         const Keep<ALL> keep = targets4<ALL>(c, t, w, r, &bad, labels + h);
         if (reads_x) prediction4(c, t.x, w, p, &badx);
         Math::template grad_x<2>(c, nullptr, p, r, k, g, dx);
