@@ -12,6 +12,7 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import {backends, getThreads} from '../lib';
 import {native} from '../lib/native';
+import {mulberry32} from '../lib/reference/random';
 
 /** How many times to run one measured function. */
 export interface Plan {
@@ -116,7 +117,7 @@ export interface Task {
 
 /**
  * Times several functions in rounds: every round runs each task once, timed,
- * starting with a different task each round. Why: on a shared or virtual
+ * in a different order each round. Why: on a shared or virtual
  * machine the speed drifts over seconds (this bench's 2-core VM was seen
  * running the same call at 25 ms, then 17 ms, with nothing else in the VM
  * running), and rows timed one after the other would take the drift as a
@@ -132,11 +133,23 @@ export function measureInterleaved(tasks: Task[], plan: Plan): Timing[] {
     for (let i = 0; i < plan.warmup; i++) t.run();
   }
   const samples: number[][] = tasks.map(() => []);
+  const shuffle = mulberry32(0x5e9105);
   let total = 0;
   for (let round = 0; round < plan.maxRuns && (round < plan.minRuns || total < plan.targetMs * tasks.length); round++) {
-    for (let k = 0; k < tasks.length; k++) {
-      const i = (round + k) % tasks.length;
-      collect();
+    // One collection per round, not one per task: V8 finishes a collection's
+    // sweeping on background threads, which then compete with the timed
+    // call for the cores. With the shuffled order below, each task follows
+    // the collection about equally often.
+    collect();
+    // A fresh (seeded) order each round: a task that leaves work behind (the
+    // tfjs peer's TensorFlow threads spin for a while after it returns)
+    // would otherwise always slow down the same successor.
+    const order = tasks.map((_, i) => i);
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = Math.floor(shuffle() * (k + 1));
+      [order[k], order[j]] = [order[j], order[k]];
+    }
+    for (const i of order) {
       const t0 = nowNs();
       tasks[i].run();
       const ms = msSince(t0);

@@ -206,7 +206,7 @@ async function main(): Promise<number> {
               'preallocated Float32Array), after warm-up runs; spread ms: fastest–slowest run (interquartile range).');
   console.log(BYTES_LEGEND);
   console.log('Each volume\'s rows, the copy probe and the peer were timed in interleaved rounds (every task once per ' +
-              'round, rotating order), so drift of the machine\'s speed hits them alike; a call seldom finds its inputs in ' +
+              'round, shuffled order), so drift of the machine\'s speed hits them alike; a call seldom finds its inputs in ' +
               'cache (the 512 MiB copy runs every round).');
   console.log('MB = 1e6 bytes, GB/s = 1e9 bytes/s. Inputs: seeded random softmax probabilities with labels from ' +
               'foreground balls (4 % of the volume with C = 2, 10 % with C = 8), bench/inputs.ts.');
