@@ -69,15 +69,37 @@ inline Vd zero_like(Vd) { return Vd{}; }
 inline Vm is_integral(Vd v) { return __builtin_convertvector(__builtin_convertvector(v, Vm), Vd) == v; }
 #endif
 
+SEGLOSS_HD double exp_lanes(double v) { return exp(v); }
+SEGLOSS_HD double max_lanes(double a, double b) { return a > b ? a : b; }
+SEGLOSS_HD double abs_lanes(double v) { return fabs(v); }
+#if !defined(__CUDACC__)
+// e^v for four doubles: 2^k e^r with r = v - k ln2 in [-ln2/2, ln2/2] and a
+// degree-13 Taylor polynomial (relative error near 1e-16, like libm's exp);
+// v below -708 gives 0 (the loops only exponentiate v <= 0). NaN stays NaN.
+inline Vd exp_lanes(Vd v) {
+  const Vd lo = Vd{} - 708.0, hi = Vd{} + 709.0;
+  const Vm under = v < lo;
+  const Vd x = sel(under, lo, sel(v > hi, hi, v));
+  const Vd shift = Vd{} + 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+  const Vd k = (x * 1.4426950408889634 + shift) - shift;
+  const Vd r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;  // ln2 split in two
+  Vd p = Vd{} + 1.0 / 6227020800.0;
+  const double inv_fact[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                             1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
+                             1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0, 1.0};
+  for (double f : inv_fact) p = p * r + f;
+  const Vm bits = (__builtin_convertvector(k, Vm) + 1023) << 52;
+  Vd scale;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return sel(under, Vd{}, p * scale);
+}
+inline Vd max_lanes(Vd a, Vd b) { return sel(a > b, a, b); }
+inline Vd abs_lanes(Vd v) { return sel(v < 0.0, -v, v); }
+#endif
+
 // Number of classes, fixed at compile time when KC > 0.
 #define SEGLOSS_K(KC, ctx) ((KC) > 0 ? (KC) : (ctx).K)
 
-SEGLOSS_HD double sigmoid(double z) {
-  // Both branches avoid exp overflow.
-  if (z >= 0) return 1.0 / (1.0 + exp(-z));
-  const double e = exp(z);
-  return e / (1.0 + e);
-}
 // log(1 + exp(y)) without overflow or loss of precision for large |y|.
 SEGLOSS_HD double softplus(double y) { return (y > 0 ? y : 0.0) + log1p(exp(-fabs(y))); }
 
@@ -176,49 +198,58 @@ SEGLOSS_HD auto probabilities_none(const Ctx& c, const T* x, T* p) {
   return ok;
 }
 
-template <int KC>
-SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* lse) {
+// Activations 'sigmoid' and 'softmax' on logits x (x[0] on a binary map).
+// Returns the mask of voxels whose logits are all finite. For softmax, *m and
+// *s receive the max logit and sum_l e^(x_l - m), so that log-softmax needs
+// no second pass (WCE).
+template <int KC, class T>
+SEGLOSS_HD auto probabilities_logits(const Ctx& c, const T* x, T* p, T* m, T* s) {
   const int K = SEGLOSS_K(KC, c);
-  if (c.act == Activation::None) {
-    double xv[KC > 0 ? KC : 1];
-    double* xp = xv;
-    if (KC == 0) xp = p;  // any K: p doubles as the input
-    for (int l = 0; l < (c.binary ? 1 : K); ++l) xp[l] = x[l];
-    return probabilities_none<KC>(c, xp, p);
-  }
+  auto ok = (x[0] - x[0]) == 0.0;  // false for inf and NaN
+  for (int l = 1; l < (c.binary ? 1 : K); ++l) ok = ok & ((x[l] - x[l]) == 0.0);
   if (c.act == Activation::Sigmoid) {
-    if (c.binary) {
-      const double z = x[0];
-      p[1] = sigmoid(z);
-      p[0] = sigmoid(-z);  // not 1 - p1: keeps precision for large z
-      return std::isfinite(z);
-    }
-    bool ok = true;
-    for (int l = 0; l < K; ++l) {
-      const double z = x[l];
-      ok &= static_cast<bool>(std::isfinite(z));
-      p[l] = sigmoid(z);
+    // e = e^-|z| never overflows; 1 / (1 + e) and e / (1 + e) are the two
+    // sides of the sigmoid, each without cancellation.
+    for (int l = 0; l < (c.binary ? 1 : K); ++l) {
+      const T z = x[l];
+      const T e = exp_lanes(-abs_lanes(z));
+      const T big = 1.0 / (1.0 + e), small = e * big;
+      const auto pos = z >= 0.0;
+      if (c.binary) {
+        p[1] = sel(pos, big, small);
+        p[0] = sel(pos, small, big);  // not 1 - p1: keeps precision for large z
+      } else {
+        p[l] = sel(pos, big, small);
+      }
     }
     return ok;
   }
   // softmax over the C channels (C >= 2, so K == C)
-  double m = x[0];
-  bool ok = true;
+  T mx = x[0];
+  for (int l = 1; l < K; ++l) mx = max_lanes(mx, x[l]);
+  T sum = zero_like(x[0]);
   for (int l = 0; l < K; ++l) {
-    const double z = x[l];
-    ok &= static_cast<bool>(std::isfinite(z));
-    m = z > m ? z : m;
+    p[l] = exp_lanes(x[l] - mx);
+    sum += p[l];
   }
-  if (!ok) return false;
-  double s = 0;
-  for (int l = 0; l < K; ++l) {
-    p[l] = exp(static_cast<double>(x[l]) - m);
-    s += p[l];
-  }
-  const double inv = 1.0 / s;
+  const T inv = 1.0 / sum;
   for (int l = 0; l < K; ++l) p[l] *= inv;
-  *lse = m + log(s);
-  return true;
+  *m = mx;
+  *s = sum;
+  return ok;
+}
+
+template <int KC>
+SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* lse) {
+  const int K = SEGLOSS_K(KC, c);
+  double xv[KC > 0 ? KC : 1];
+  double* xp = KC == 0 ? p : xv;  // any K: p doubles as the input
+  for (int l = 0; l < (c.binary ? 1 : K); ++l) xp[l] = x[l];
+  if (c.act == Activation::None) return probabilities_none<KC>(c, xp, p);
+  double m, s;
+  const bool ok = probabilities_logits<KC>(c, xp, p, &m, &s);
+  if (c.act == Activation::Softmax) *lse = m + log(s);
+  return ok;
 }
 
 // ------------------------------------------------------------ chain rule

@@ -130,6 +130,8 @@ typedef int32_t Vfm __attribute__((vector_size(16)));
 typedef int32_t Vfm8 __attribute__((vector_size(32)));
 inline Vfm vf_in_unit(Vf v) { return (v >= 0.0f) & (v <= 1.0f); }
 inline Vfm8 vf_in_unit(Vf8 v) { return (v >= 0.0f) & (v <= 1.0f); }
+inline Vfm vf_finite(Vf v) { return (v - v) == 0.0f; }
+inline Vfm8 vf_finite(Vf8 v) { return (v - v) == 0.0f; }
 
 // Four voxels' values of an interleaved two-channel array, channel by channel.
 inline void load_pairs(const float* a, vm::Vd* out) {
@@ -211,12 +213,12 @@ struct Loops {
     return (st != 2) & pok;
   }
 
-  // Whether this combination runs four voxels at a time: two classes,
-  // probabilities as given, and a loss without exp / log; and a CPU with
+  // Whether this combination runs four voxels at a time: two classes and a
+  // loss without logarithms (exp has a vector form); and a CPU with
   // 256-bit vectors (without AVX2 the compiler splits them into slower code
   // than the scalar loop).
 #if defined(__AVX2__)
-  static constexpr bool kVector = S != 0 && ACT == Activation::None && Math::kVector;
+  static constexpr bool kVector = S != 0 && Math::kVector;
 #else
   static constexpr bool kVector = false;
 #endif
@@ -260,8 +262,9 @@ struct Loops {
     }
   }
 
-  // Probabilities of voxels v..v+3 into p[2], checked in [0, 1] as the raw
-  // floats (eight per compare rather than four doubles).
+  // Probabilities of voxels v..v+3 into p[2]. The raw floats are checked
+  // eight per compare rather than four doubles: in [0, 1] for 'none',
+  // finite for logits.
   // Lanes of raw prediction values whose [0, 1] test failed (S floats per voxel).
   using BadX = std::conditional_t<S == 1, Vfm, Vfm8>;
 
@@ -269,15 +272,21 @@ struct Loops {
     vm::Vd xv[2];
     if constexpr (S == 1) {
       const Vf raw = load<Vf>(x + v);
-      *bad |= ~vf_in_unit(raw);
+      *bad |= ~(ACT == Activation::None ? vf_in_unit(raw) : vf_finite(raw));
       xv[0] = __builtin_convertvector(raw, vm::Vd);
     } else {
       const Vf8 raw = load<Vf8>(x + 2 * v);
-      *bad |= ~vf_in_unit(raw);
+      *bad |= ~(ACT == Activation::None ? vf_in_unit(raw) : vf_finite(raw));
       xv[0] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 0, 2, 4, 6), vm::Vd);
       xv[1] = __builtin_convertvector(__builtin_shufflevector(raw, raw, 1, 3, 5, 7), vm::Vd);
     }
-    vm::probabilities_none<2>(c, xv, p);  // its own range mask is not needed
+    // (their own masks repeat the checks above)
+    if (ACT == Activation::None) {
+      vm::probabilities_none<2>(c, xv, p);
+    } else {
+      vm::Vd m, s;
+      vm::probabilities_logits<2>(c, xv, p, &m, &s);
+    }
   }
 
   // reduce() four voxels at a time. Two sets of Vd accumulators (voxel
