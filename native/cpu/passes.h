@@ -244,6 +244,16 @@ struct Loops {
   static inline Keep<ALL> targets4(const vm::Ctx& c, const Tensors& t, int64_t v, vm::Vd* r, vm::Vm* bad,
                                    const vm::Vd* labels = nullptr) {
     vm::Vm ignored, wrong;
+    if constexpr (ALL && TK != TargetKind::Dense && TK != TargetKind::F32Sparse) {
+      // Integer labels of two classes and no ignoreIndex: a valid label is 0
+      // or 1 and so is its own one-hot (r1 = v, r0 = 1 - v); any other
+      // value fails the call, so its r does not matter.
+      const vm::Vd lab = labels ? *labels : load_labels<TK>(t.target, v);
+      *bad |= (lab < 0.0) | (lab > 1.0);
+      r[1] = lab;
+      r[0] = 1.0 - lab;
+      return vm::AllLanes{};
+    }
     if (TK == TargetKind::Dense) {
       vm::Vd tv[2];
       load_channels<S>(static_cast<const float*>(t.target), v, tv);
