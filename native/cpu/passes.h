@@ -56,23 +56,24 @@ inline vm::Ctx make_ctx(const Options& o, const Tensors& t) {
   return c;
 }
 
-// Per-voxel work arrays (p, r, dL/dp, dL/dx: K values each, C <= K), on the
+// Per-voxel work arrays (p, r, dL/dp, dL/dx, logits: K values each, C <= K), on the
 // stack for the usual class counts so the compiler keeps them in registers.
 struct Scratch {
   static constexpr int kStackK = 16;
-  double stack[4 * kStackK];
+  double stack[5 * kStackK];
   std::vector<double> heap;
-  double *p, *r, *g, *dx;
+  double *p, *r, *g, *dx, *x;
   explicit Scratch(int K) {
     double* base = stack;
     if (K > kStackK) {
-      heap.assign(4 * static_cast<size_t>(K), 0.0);
+      heap.assign(5 * static_cast<size_t>(K), 0.0);
       base = heap.data();
     }
     p = base;
     r = base + K;
     g = base + 2 * K;
     dx = base + 3 * K;
+    x = base + 4 * K;
   }
 };
 
@@ -201,24 +202,25 @@ struct Loops {
   // Adds voxel v's share to acc ([N, K x F]) unless it is masked or
   // ignored; false if its input is bad. Every voxel is checked, masked and
   // ignored ones included (LOSSES.md section 5 makes no exception).
-  static inline bool voxel(const vm::Ctx& c, const Tensors& t, int64_t v, double* p, double* r, double* acc) {
+  static inline bool voxel(const vm::Ctx& c, const Tensors& t, int64_t v, double* p, double* r, double* xd,
+                           double* acc) {
     const int st = vm::read_target<KC, TK>(c, t.target, v, r);
     double lse = 0;
     const float* x = t.x + v * c.C;
     const bool pok = vm::probabilities<KC>(c, x, p, &lse);
     if (st == 0 && !(t.mask && !t.mask[v])) {
+      for (int64_t ch = 0; ch < c.C; ++ch) xd[ch] = x[ch];  // logits, for log-softmax / log-sigmoid
       acc[0] += 1;
-      Math::template accumulate<KC>(c, x, p, r, lse, true, acc + 1);
+      Math::template accumulate<KC>(c, xd, p, r, lse, true, acc + 1);
     }
     return (st != 2) & pok;
   }
 
-  // Whether this combination runs four voxels at a time: two classes and a
-  // loss without logarithms (exp has a vector form); and a CPU with
+  // Whether this combination runs four voxels at a time: two classes, and a CPU with
   // 256-bit vectors (without AVX2 the compiler splits them into slower code
   // than the scalar loop).
 #if defined(__AVX2__)
-  static constexpr bool kVector = S != 0 && Math::kVector;
+  static constexpr bool kVector = S != 0;
 #else
   static constexpr bool kVector = false;
 #endif
@@ -278,8 +280,10 @@ struct Loops {
   // Lanes of raw prediction values whose [0, 1] test failed (S floats per voxel).
   using BadX = std::conditional_t<S == 1, Vfm, Vfm8>;
 
-  static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, BadX* bad) {
-    vm::Vd xv[2];
+  // xv receives the values as doubles (the logits, for log-softmax /
+  // log-sigmoid), *lse the log-sum-exp for softmax.
+  static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, BadX* bad, vm::Vd* xv,
+                                 vm::Vd* lse) {
     if constexpr (S == 1) {
       const Vf raw = load<Vf>(x + v);
       *bad |= ~(ACT == Activation::None ? vf_in_unit(raw) : vf_finite(raw));
@@ -296,6 +300,7 @@ struct Loops {
     } else {
       vm::Vd m, s;
       vm::probabilities_logits<2>(c, xv, p, &m, &s);
+      if (ACT == Activation::Softmax) *lse = m + vm::log_lanes(s);  // dropped unless WCE reads it
     }
   }
 
@@ -315,18 +320,18 @@ struct Loops {
       vm::Vd labels[2];
       if (TK != TargetKind::Dense) load_labels8<TK>(t.target, v, labels);
       for (int h = 0; h < 2; ++h) {
-        vm::Vd r[2], p[2];
+        vm::Vd r[2], p[2], xv[2], lse = {};
         const Keep<ALL> keep = targets4<ALL>(c, t, v + 4 * h, r, &bad, labels + h);
-        prediction4(c, t.x, v + 4 * h, p, &badx);
+        prediction4(c, t.x, v + 4 * h, p, &badx, xv, &lse);
         if constexpr (!ALL) acc[h][0] += vm::sel(keep, one, vm::Vd{});
-        Math::template accumulate<2>(c, nullptr, p, r, vm::Vd{}, keep, acc[h] + 1);
+        Math::template accumulate<2>(c, xv, p, r, lse, keep, acc[h] + 1);
       }
     }
     if constexpr (ALL) acc[0][0][0] = static_cast<double>(v - b);  // every voxel counts
     double tail[NA] = {};
-    double p[2], r[2];
+    double p[2], r[2], xd[2];
     bool ok = true;
-    for (; v < e; ++v) ok &= voxel(c, t, v, p, r, tail);
+    for (; v < e; ++v) ok &= voxel(c, t, v, p, r, xd, tail);
     for (int f = 0; f < NA; ++f) {
       double sum = 0;
       for (int h = 0; h < 2; ++h)
@@ -353,8 +358,9 @@ struct Loops {
         vm::Vm bad = {};
         BadX badx = {};
         const Keep<ALL> keep = targets4<ALL>(c, t, w, r, &bad, labels + h);
-        if (reads_x) prediction4(c, t.x, w, p, &badx);
-        Math::template grad_x<2>(c, nullptr, p, r, k, g, dx);
+        vm::Vd xv[2], lse;
+        if (reads_x) prediction4(c, t.x, w, p, &badx, xv, &lse);
+        Math::template grad_x<2>(c, static_cast<const vm::Vd*>(nullptr), p, r, k, g, dx);
         const Vf d0 = __builtin_convertvector(vm::sel(keep, dx[0], vm::Vd{}), Vf);
         if (S == 1) {
           std::memcpy(grad + w, &d0, sizeof d0);
@@ -380,18 +386,18 @@ struct Loops {
       // independent of the thread count.
       constexpr int NA = 1 + 2 * Math::F;
       double a0[NA] = {}, a1[NA] = {};
-      double p0[2], r0[2], p1[2], r1[2];
+      double p0[2], r0[2], x0[2], p1[2], r1[2], x1[2];
       int64_t v = b;
       for (; v + 1 < e; v += 2) {
-        ok &= voxel(c, t, v, p0, r0, a0);
-        ok &= voxel(c, t, v + 1, p1, r1, a1);
+        ok &= voxel(c, t, v, p0, r0, x0, a0);
+        ok &= voxel(c, t, v + 1, p1, r1, x1, a1);
       }
-      if (v < e) ok &= voxel(c, t, v, p0, r0, a0);
+      if (v < e) ok &= voxel(c, t, v, p0, r0, x0, a0);
       for (int j = 0; j < NA; ++j) out[j] = a0[j] + a1[j];
     } else {
       Scratch sc(c.K);
       std::vector<double> acc(stride, 0.0);
-      for (int64_t v = b; v < e; ++v) ok &= voxel(c, t, v, sc.p, sc.r, acc.data());
+      for (int64_t v = b; v < e; ++v) ok &= voxel(c, t, v, sc.p, sc.r, sc.x, acc.data());
       for (int64_t j = 0; j < stride; ++j) out[j] = acc[j];
     }
     return ok;
@@ -419,7 +425,7 @@ struct Loops {
       }
       double lse = 0;
       if (reads_x) vm::probabilities<KC>(c, t.x + v * C, sc.p, &lse);
-      Math::template grad_x<KC>(c, t.x + v * C, sc.p, sc.r, k, sc.g, sc.dx);
+      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), sc.p, sc.r, k, sc.g, sc.dx);
       for (int64_t ch = 0; ch < C; ++ch) out[ch] = static_cast<float>(sc.dx[ch]);
     }
   }
