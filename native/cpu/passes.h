@@ -274,14 +274,13 @@ struct Loops {
     }
   }
 
-  // Probabilities of voxels v..v+3 into p[2]. The raw floats are checked
-  // eight per compare rather than four doubles: in [0, 1] for 'none',
-  // finite for logits.
-  // Lanes of raw prediction values whose [0, 1] test failed (S floats per voxel).
+  // Lanes of raw prediction values that failed their check (S floats per voxel).
   using BadX = std::conditional_t<S == 1, Vfm, Vfm8>;
 
-  // xv receives the values as doubles (the logits, for log-softmax /
-  // log-sigmoid), *lse the log-sum-exp for softmax.
+  // Probabilities of voxels v..v+3 into p[2]. The raw floats are checked
+  // eight per compare rather than four doubles: in [0, 1] for 'none',
+  // finite for logits. xv receives the values as doubles (the logits, for
+  // log-softmax / log-sigmoid), *lse the log-sum-exp for softmax.
   static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, BadX* bad, vm::Vd* xv,
                                  vm::Vd* lse) {
     if constexpr (S == 1) {
