@@ -71,6 +71,22 @@ export const TOL = {
     reason: 'chunks never span two samples, so each sample\'s sums are the same float64 numbers computed in ' +
       'the same order in both cases, and merging places them next to zeros: bit-identical',
   },
+  /** segloss/tfjs value (a float32 tensor) vs the float64 reference. */
+  tfjsLoss: {
+    kind: 'relative', value: 1e-6, floor: 1e-3,
+    reason: 'the op computes in float64 like the addon and returns a float32 scalar: rounding adds 6e-8',
+  },
+  /** segloss/tfjs gradient (float32 tensor, through tf.grad) vs the float64 reference. */
+  tfjsGradient: {
+    kind: 'relativeL2', value: 1e-6, floor: 1e-12,
+    reason: 'the same fused gradient pass as the addon (LOSSES.md section 4), with dy folded into its scale',
+  },
+  /** segloss/tfjs vs the same loss composed from float32 tfjs ops. */
+  tfjsComposite: {
+    kind: 'relativeL2', value: 1e-4, floor: 1e-12,
+    reason: 'the composite sums ~10^2 float32 terms per class in float32 and divides by G^2 in float32: its ' +
+      'own error is ~1e-6..1e-5 relative; 1e-4 leaves margin while still catching a wrong formula',
+  },
 } satisfies Record<string, Tolerance>;
 
 type Numeric = number | ArrayLike<number>;

@@ -48,8 +48,9 @@ function output(backend: Backend, data: Float32Array, shape: number[]): tf.Tenso
 /** yTrue as segloss reads it: sparse class indices (int32 or float) or dense values. */
 function targetOf(backend: Backend, yTrue: tf.TensorInfo, yPred: tf.TensorInfo): Target {
   const v = values(backend, yTrue);
+  // (arrays from another realm, e.g. a test runner's, are copied into this one)
   if (yTrue.dtype === 'int32') return v instanceof Int32Array ? v : Int32Array.from(v as ArrayLike<number>);
-  if (v instanceof Float32Array) return v;
+  if (yTrue.dtype === 'float32') return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
   throw new TypeError(`Expected a float32 or int32 yTrue for segloss but received dtype ${yTrue.dtype} ` +
                       `(yPred has shape [${yPred.shape}])`);
 }
