@@ -26,11 +26,12 @@ export interface SeglossAttrs {
 }
 
 /**
- * Statistics of each forward output, kept for its backward pass. Keyed by
- * the output's data id, which the tape's saved copy of the output shares;
- * dropped with it.
+ * What the backward pass of each forward output needs: the statistics and
+ * the arguments as read (so a backend that copies its data out does so once
+ * per step, not once per pass). Keyed by the output's data id, which the
+ * tape's saved copy of the output shares; dropped with it.
  */
-const savedStats = new WeakMap<object, LossStats>();
+const saved = new WeakMap<object, {stats: LossStats; args: AnyLossArgs}>();
 
 type Backend = tf.KernelBackend & {data?: {get(id: object): {values?: unknown}}};
 
@@ -75,12 +76,13 @@ function attrsOf(a: tf.NamedAttrMap): SeglossAttrs {
 function lossKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap}) {
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
-  const stats = lossStats(at.loss, argsOf(b, inputs, at));
+  const args = argsOf(b, inputs, at);
+  const stats = lossStats(at.loss, args);
   const r = lossFromStats(stats);
   const out = r.losses
     ? output(b, Float32Array.from(r.losses), [r.losses.length])
     : output(b, new Float32Array([r.loss]), []);
-  savedStats.set(out.dataId, stats);
+  saved.set(out.dataId, {stats, args});
   return out;
 }
 
@@ -89,10 +91,10 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
   const loss = inputs.loss as tf.TensorInfo;
-  const stats = savedStats.get(loss.dataId);
-  if (!stats) throw new Error(`segloss: no statistics saved for this ${at.loss} output (was it computed by ${LOSS_KERNEL}?)`);
+  const state = saved.get(loss.dataId);
+  if (!state) throw new Error(`segloss: no statistics saved for this ${at.loss} output (was it computed by ${LOSS_KERNEL}?)`);
+  const {stats, args} = state;
   const dy = Float64Array.from(values(b, inputs.dy as tf.TensorInfo) as ArrayLike<number>);
-  const args = argsOf(b, inputs, at);
   const gradScale = loss.shape.length === 0 ? dy[0] : dy;
   const {gradient} = gradientFromStats(at.loss, {...args, gradScale, gradient: true}, stats);
   return output(b, gradient, (inputs.yPred as tf.TensorInfo).shape);

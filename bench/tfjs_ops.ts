@@ -1,0 +1,87 @@
+/**
+ * Per-step cost of segloss/tfjs's Generalized Dice op on tfjs-node's
+ * 'tensorflow' backend against the same loss composed from tfjs ops
+ * (bench/peers/tfjs_gdl.ts), both as tf.valueAndGrad with the loss and the
+ * gradient read back (dataSync), from the same prediction values and int32
+ * labels, held in TensorFlow. segloss's time includes every copy between
+ * TensorFlow and the addon: yTrue and yPred read out of TensorFlow once per
+ * step (the forward kernel keeps them for the backward one), and the
+ * gradient written back in.
+ *
+ *   node dist/bench/tfjs_ops.js [--quick]      (npm run bench:tfjs)
+ *
+ * Sizes 128^3 and 192^3 x 2 (quick: 128^3), timed in interleaved rounds
+ * (bench/harness.ts). Results: bench/results/tfjs.json.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import {describeMachine, fmt, fmtSpread, machineLine, markdownTable, measureInterleaved} from './harness';
+import {makeVolume} from './inputs';
+import {loadTf, TfjsGdl, Tensor} from './peers/tfjs_gdl';
+
+interface TfOps {
+  ops: {generalizedDice(yTrue: Tensor, yPred: Tensor): Tensor};
+}
+
+function main(): void {
+  const quick = process.argv.includes('--quick');
+  const loaded = loadTf();
+  if (!loaded.tf) {
+    console.log(`tfjs bench skipped: ${loaded.reason}`);
+    return;
+  }
+  const tf = loaded.tf as typeof loaded.tf & {valueAndGrad: (f: (x: Tensor) => Tensor) => (x: Tensor) => {value: Tensor; grad: Tensor}};
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const {ops} = require('../lib/tfjs') as TfOps;
+  const machine = describeMachine();
+  console.log(machineLine(machine));
+  const rows: string[][] = [];
+  const results: object[] = [];
+  for (const D of quick ? [128] : [128, 192]) {
+    const vol = makeVolume(D, 2);
+    const peer = new TfjsGdl(tf, loaded.version, vol.probs, vol.shape, vol.labels);
+    // Inputs that live in TensorFlow, as a network's output and a batch's
+    // labels do (a tensor made from JS values stays in JS until an op uses it,
+    // and segloss would read it without a copy).
+    const pred = tf.mul(tf.tensor(vol.probs, vol.shape, 'float32'), 1);
+    const labels = tf.add(tf.tensor(Int32Array.from(vol.labels), vol.shape.slice(0, -1), 'int32'), 0);
+    const vg = tf.valueAndGrad((p: Tensor) => ops.generalizedDice(labels, p));
+    let loss = NaN;
+    let grad: Float32Array = new Float32Array(0);
+    const ours = () => tf.tidy(() => {
+      const r = vg(pred);
+      loss = r.value.dataSync()[0];
+      grad = r.grad.dataSync() as Float32Array;
+    });
+    ours();
+    peer.run();
+    let num = 0, den = 0;
+    for (let i = 0; i < grad.length; i++) {
+      num += (grad[i] - peer.gradient[i]) ** 2;
+      den += peer.gradient[i] ** 2;
+    }
+    const check = {lossRelErr: Math.abs(loss - peer.loss) / Math.abs(peer.loss), gradRelL2: Math.sqrt(num / den)};
+    const plan = {warmup: 2, minRuns: quick ? 8 : 12, targetMs: quick ? 1500 : 4000, maxRuns: 60};
+    const [tSeg, tPeer] = measureInterleaved([{run: ours}, {run: () => peer.run()}], plan);
+    const speedup = tPeer.medianMs / tSeg.medianMs;
+    rows.push([`1×${D}³×2`, fmt(tSeg.medianMs), fmtSpread(tSeg), fmt(tPeer.medianMs), fmtSpread(tPeer),
+               `${speedup.toFixed(1)}×`, `${check.lossRelErr.toExponential(1)} / ${check.gradRelL2.toExponential(1)}`]);
+    results.push({D, C: 2, segloss: tSeg, composite: tPeer, speedup, check});
+    tf.tidy(() => undefined);
+    pred.dispose();
+    labels.dispose();
+    peer.dispose();
+  }
+  console.log(`\n## segloss/tfjs op vs tfjs composite: Generalized Dice loss + gradient per step, backend '${loaded.backend}'\n`);
+  console.log(markdownTable(['shape', 'segloss op ms', 'spread', 'composite ms', 'spread', 'speedup', 'agreement (loss / grad)'],
+                            rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
+  console.log('\nBoth: tf.valueAndGrad on the same prediction tensor and int32 labels tensor, loss and gradient read back ' +
+              'with dataSync(). segloss includes its copies out of and into TensorFlow; timed in interleaved rounds.');
+  const out = path.join(__dirname, '..', '..', 'bench', 'results', quick ? 'tfjs-quick.json' : 'tfjs.json');
+  fs.mkdirSync(path.dirname(out), {recursive: true});
+  fs.writeFileSync(out, JSON.stringify({machine, backend: loaded.backend, tfjsNode: loaded.version, results}, null, 2));
+  console.log(`results: ${path.relative(process.cwd(), out)}`);
+}
+
+main();
