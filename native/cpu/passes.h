@@ -216,14 +216,25 @@ struct Loops {
     return (st != 2) & pok;
   }
 
-  // Whether this combination runs four voxels at a time: two classes, and a CPU with
+  // Whether this combination runs four voxels at a time (any layout; with
+  // more than two channels, up to kMaxVectorK classes), given a CPU with
   // 256-bit vectors (without AVX2 the compiler splits them into slower code
   // than the scalar loop).
 #if defined(__AVX2__)
-  static constexpr bool kVector = S != 0;
+  static constexpr bool kVector = true;
 #else
   static constexpr bool kVector = false;
 #endif
+
+  // Classes a vector loop holds in registers / on the stack: 2, or up to
+  // kMaxVectorK for more channels (more than that run the scalar loop).
+  static constexpr int kMaxVectorK = 16;
+  static constexpr int KM = S == 0 ? kMaxVectorK : 2;
+
+  // Channel l of voxels v..v+3 of a [.., C] array with C > 2 (a gather).
+  static inline vm::Vd gather4(const float* a, int64_t v, int64_t C, int l) {
+    return vm::Vd{a[v * C + l], a[(v + 1) * C + l], a[(v + 2) * C + l], a[(v + 3) * C + l]};
+  }
 
   // ALL: no mask and no ignoreIndex, so every voxel with valid input is
   // kept (and with invalid input the call fails before its sums are used):
@@ -246,7 +257,7 @@ struct Loops {
   static inline Keep<ALL> targets4(const vm::Ctx& c, const Tensors& t, int64_t v, vm::Vd* r, vm::Vm* bad,
                                    const vm::Vd* labels = nullptr) {
     vm::Vm ignored, wrong;
-    if constexpr (ALL && TK != TargetKind::Dense && TK != TargetKind::F32Sparse) {
+    if constexpr (ALL && S != 0 && TK != TargetKind::Dense && TK != TargetKind::F32Sparse) {
       // Integer labels of two classes and no ignoreIndex: a valid label is 0
       // or 1 and so is its own one-hot (r1 = v, r0 = 1 - v); any other
       // value fails the call, so its r does not matter.
@@ -257,12 +268,16 @@ struct Loops {
       return vm::AllLanes{};
     }
     if (TK == TargetKind::Dense) {
-      vm::Vd tv[2];
-      load_channels<S>(static_cast<const float*>(t.target), v, tv);
-      vm::decode_dense<2>(c, tv, r, &ignored, &wrong);
+      vm::Vd tv[KM];
+      if constexpr (S == 0) {
+        for (int l = 0; l < c.K; ++l) tv[l] = gather4(static_cast<const float*>(t.target), v, c.C, l);
+      } else {
+        load_channels<S>(static_cast<const float*>(t.target), v, tv);
+      }
+      vm::decode_dense<KC>(c, tv, r, &ignored, &wrong);
     } else {
-      vm::decode_label<2>(c, labels ? *labels : load_labels<TK>(t.target, v), TK == TargetKind::F32Sparse, r,
-                          &ignored, &wrong);
+      vm::decode_label<KC>(c, labels ? *labels : load_labels<TK>(t.target, v), TK == TargetKind::F32Sparse, r,
+                           &ignored, &wrong);
     }
     *bad |= wrong;
     if constexpr (ALL) {
@@ -275,7 +290,8 @@ struct Loops {
   }
 
   // Lanes of raw prediction values that failed their check (S floats per voxel).
-  using BadX = std::conditional_t<S == 1, Vfm, Vfm8>;
+  using BadX = std::conditional_t<S == 0, vm::Vm, std::conditional_t<S == 1, Vfm, Vfm8>>;
+  static constexpr int kBadLanes = S == 0 ? 4 : 4 * S;
 
   // Probabilities of voxels v..v+3 into p[2]. The raw floats are checked
   // eight per compare rather than four doubles: in [0, 1] for 'none',
@@ -283,7 +299,12 @@ struct Loops {
   // log-softmax / log-sigmoid), *lse the log-sum-exp for softmax.
   static inline void prediction4(const vm::Ctx& c, const float* x, int64_t v, vm::Vd* p, BadX* bad, vm::Vd* xv,
                                  vm::Vd* lse) {
-    if constexpr (S == 1) {
+    if constexpr (S == 0) {
+      for (int l = 0; l < c.K; ++l) {
+        xv[l] = gather4(x, v, c.C, l);
+        *bad |= ~(ACT == Activation::None ? (xv[l] >= 0.0) & (xv[l] <= 1.0) : (xv[l] - xv[l]) == 0.0);
+      }
+    } else if constexpr (S == 1) {
       const Vf raw = load<Vf>(x + v);
       *bad |= ~(ACT == Activation::None ? vf_in_unit(raw) : vf_finite(raw));
       xv[0] = __builtin_convertvector(raw, vm::Vd);
@@ -295,10 +316,10 @@ struct Loops {
     }
     // (their own masks repeat the checks above)
     if (ACT == Activation::None) {
-      vm::probabilities_none<2>(c, xv, p);
+      vm::probabilities_none<KC>(c, xv, p);
     } else {
       vm::Vd m, s;
-      vm::probabilities_logits<2>(c, xv, p, &m, &s);
+      vm::probabilities_logits<KC>(c, xv, p, &m, &s);
       if (ACT == Activation::Softmax) *lse = m + vm::log_lanes(s);  // dropped unless WCE reads it
     }
   }
@@ -309,7 +330,8 @@ struct Loops {
   template <bool ALL>
   static bool reduce_vector(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, double* out) {
     const vm::Ctx c = no_ignore<ALL>(c0);
-    constexpr int NA = 1 + 2 * Math::F;
+    constexpr int NA = 1 + KM * Math::F;
+    const int na = 1 + c.K * Math::F;
     vm::Vd acc[2][NA] = {};
     vm::Vm bad = {};
     BadX badx = {};
@@ -319,26 +341,26 @@ struct Loops {
       vm::Vd labels[2];
       if (TK != TargetKind::Dense) load_labels8<TK>(t.target, v, labels);
       for (int h = 0; h < 2; ++h) {
-        vm::Vd r[2], p[2], xv[2], lse = {};
+        vm::Vd r[KM], p[KM], xv[KM], lse = {};
         const Keep<ALL> keep = targets4<ALL>(c, t, v + 4 * h, r, &bad, labels + h);
         prediction4(c, t.x, v + 4 * h, p, &badx, xv, &lse);
         if constexpr (!ALL) acc[h][0] += vm::sel(keep, one, vm::Vd{});
-        Math::template accumulate<2>(c, xv, p, r, lse, keep, acc[h] + 1);
+        Math::template accumulate<KC>(c, xv, p, r, lse, keep, acc[h] + 1);
       }
     }
     if constexpr (ALL) acc[0][0][0] = static_cast<double>(v - b);  // every voxel counts
     double tail[NA] = {};
-    double p[2], r[2], xd[2];
+    Scratch sc(c.K);
     bool ok = true;
-    for (; v < e; ++v) ok &= voxel(c, t, v, p, r, xd, tail);
-    for (int f = 0; f < NA; ++f) {
+    for (; v < e; ++v) ok &= voxel(c, t, v, sc.p, sc.r, sc.x, tail);
+    for (int f = 0; f < na; ++f) {
       double sum = 0;
       for (int h = 0; h < 2; ++h)
         for (int j = 0; j < 4; ++j) sum += acc[h][f][j];
       out[f] = sum + tail[f];
     }
     for (int j = 0; j < 4; ++j) ok &= bad[j] == 0;
-    for (int j = 0; j < 4 * S; ++j) ok &= badx[j] == 0;
+    for (int j = 0; j < kBadLanes; ++j) ok &= badx[j] == 0;
     return ok;
   }
 
@@ -353,15 +375,20 @@ struct Loops {
       if (TK != TargetKind::Dense) load_labels8<TK>(t.target, v, labels);
       for (int h = 0; h < 2; ++h) {
         const int64_t w = v + 4 * h;
-        vm::Vd r[2], p[2] = {}, g[2], dx[2];
+        vm::Vd r[KM], p[KM] = {}, g[KM], dx[KM];
         vm::Vm bad = {};
         BadX badx = {};
         const Keep<ALL> keep = targets4<ALL>(c, t, w, r, &bad, labels + h);
-        vm::Vd xv[2], lse;
+        vm::Vd xv[KM], lse;
         if (reads_x) prediction4(c, t.x, w, p, &badx, xv, &lse);
-        Math::template grad_x<2>(c, static_cast<const vm::Vd*>(nullptr), p, r, k, g, dx);
+        Math::template grad_x<KC>(c, static_cast<const vm::Vd*>(nullptr), p, r, k, g, dx);
         const Vf d0 = __builtin_convertvector(vm::sel(keep, dx[0], vm::Vd{}), Vf);
-        if (S == 1) {
+        if constexpr (S == 0) {
+          for (int64_t l = 0; l < c.C; ++l) {
+            const Vf d = __builtin_convertvector(vm::sel(keep, dx[l], vm::Vd{}), Vf);
+            for (int j = 0; j < 4; ++j) grad[(w + j) * c.C + l] = d[j];
+          }
+        } else if (S == 1) {
           std::memcpy(grad + w, &d0, sizeof d0);
         } else {
           const Vf d1 = __builtin_convertvector(vm::sel(keep, dx[1], vm::Vd{}), Vf);
@@ -377,7 +404,7 @@ struct Loops {
   static bool reduce(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out) {
     const vm::Ctx c = fixed(c0);
     bool ok = true;
-    if constexpr (kVector) {
+    if (kVector && c.K <= KM) {
       ok = (t.mask || c.has_ignore) ? reduce_vector<false>(c, t, b, e, out) : reduce_vector<true>(c, t, b, e, out);
     } else if constexpr (S != 0) {
       // Two sets of accumulators (even and odd voxels) halve the add-latency
@@ -405,7 +432,7 @@ struct Loops {
   // Gradient of voxels [b, e) from the sample's coefficients k.
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
-    if constexpr (kVector) {
+    if (kVector && c.K <= KM) {
       if (t.mask || c.has_ignore) gradient_vector<false>(c, t, b, e, k, grad);
       else gradient_vector<true>(c, t, b, e, k, grad);
     }
