@@ -68,7 +68,6 @@ function main(): void {
     rows.push([`1×${D}³×2`, fmt(tSeg.medianMs), fmtSpread(tSeg), fmt(tPeer.medianMs), fmtSpread(tPeer),
                `${speedup.toFixed(1)}×`, `${check.lossRelErr.toExponential(1)} / ${check.gradRelL2.toExponential(1)}`]);
     results.push({D, C: 2, segloss: tSeg, composite: tPeer, speedup, check});
-    tf.tidy(() => undefined);
     pred.dispose();
     labels.dispose();
     peer.dispose();

@@ -175,6 +175,17 @@ export function gradientFromStats(name: LossName, args: StatsArgs, stats: LossSt
   return {gradient: n.gradient};
 }
 
+/**
+ * gradientFromStats for tensors a reduction pass has just checked (the
+ * tfjs backward kernel, whose forward kernel read the same tensors): no
+ * second check pass. Internal: not exported from the package.
+ */
+export function gradientFromCheckedStats(name: LossName, args: StatsArgs, stats: LossStats): {gradient: Float32Array} {
+  const {n, spec} = gradientSpec(name, args, stats);
+  native().gradientFromStats({...spec, checked: true}, stats.values, n.gradient, n.gradScale, n.perSample, false);
+  return {gradient: n.gradient};
+}
+
 /** As gradientFromStats, on a worker thread. */
 export async function gradientFromStatsAsync(name: LossName, args: StatsArgs, stats: LossStats): Promise<{gradient: Float32Array}> {
   const {n, spec} = gradientSpec(name, args, stats);

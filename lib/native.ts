@@ -35,6 +35,8 @@ export interface NativeSpec {
   // split phase
   samples?: number;
   first?: number;
+  /** gradientFromStats: the tensors already passed a reduction pass's checks. */
+  checked?: boolean;
 }
 
 export interface NativeLossResult {

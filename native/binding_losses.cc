@@ -234,9 +234,13 @@ Napi::Value GradientFromStats(const Napi::CallbackInfo& info) {
     float* grad = typed<float>(info[2], napi_float32_array, "Float32Array", "gradient", r.t.B * r.t.V * r.t.C);
     GradScale gs = parse_scale(info[3], info[4].ToBoolean().Value(), r.t.B);
     std::vector<double> copy(stats, stats + samples * stats_layout(r.opt, r.t.C).stride());
+    const Napi::Value ck = field(spec, "checked");
+    const bool checked = ck.IsBoolean() && ck.As<Napi::Boolean>().Value();
     return run(
         info, async_flag(info, 5),
-        [r, copy, samples, first, gs, grad] { return gradient_from_stats(r, copy.data(), samples, first, gs, grad); },
+        [r, copy, samples, first, gs, grad, checked] {
+          return gradient_from_stats(r, copy.data(), samples, first, gs, grad, checked);
+        },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   });
 }

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import type {AnyLossArgs, DiceOptions, GeneralizedDiceOptions, LossName, SensitivitySpecificityOptions,
+import type {DiceOptions, GeneralizedDiceOptions, LossName, SensitivitySpecificityOptions,
   WeightedCrossEntropyOptions, Activation, Reduction} from '../types';
 import {LOSS_KERNEL, registerSeglossKernels} from './kernels';
 
@@ -148,4 +148,3 @@ export const metrics = {
   },
 };
 
-export type {AnyLossArgs};

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import {gradientFromStats, lossStats, lossFromStats, LossStats} from '../api';
+import {gradientFromCheckedStats, lossStats, lossFromStats, LossStats} from '../api';
 import type {AnyLossArgs, LossName, Target} from '../types';
 
 export const LOSS_KERNEL = 'SeglossLoss';
@@ -96,11 +96,12 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   const {stats, args} = state;
   const dy = Float64Array.from(values(b, inputs.dy as tf.TensorInfo) as ArrayLike<number>);
   const gradScale = loss.shape.length === 0 ? dy[0] : dy;
-  const {gradient} = gradientFromStats(at.loss, {...args, gradScale, gradient: true}, stats);
+  // the forward kernel checked these very arrays
+  const {gradient} = gradientFromCheckedStats(at.loss, {...args, gradScale, gradient: true}, stats);
   return output(b, gradient, (inputs.yPred as tf.TensorInfo).shape);
 }
 
-let registered = new Set<string>();
+const registered = new Set<string>();
 
 /**
  * Registers the kernels for `backendName` (and the gradient, once).
@@ -130,9 +131,4 @@ export function registerSeglossKernels(backendName: string): void {
     }
   }
   registered.add(backendName);
-}
-
-/** For tests: forget what was registered here (the tfjs registry is left as it is). */
-export function resetRegistrationCache(): void {
-  registered = new Set<string>();
 }

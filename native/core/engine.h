@@ -40,7 +40,9 @@ Status compute(const Request& r, const GradScale& gs, float* grad, Finalized* ou
 Status compute_stats(const Request& r, std::vector<double>* stats);
 // The gradient of the call's samples, which are samples [first, first + B) of
 // `stats` ([samples][stride], merged over every chunk of the full input).
+// `checked`: the caller's tensors already passed the checks of a reduction
+// pass over them (the tfjs backward kernel), so the check pass is skipped.
 Status gradient_from_stats(const Request& r, const double* stats, int64_t samples, int64_t first,
-                           const GradScale& gs, float* grad);
+                           const GradScale& gs, float* grad, bool checked = false);
 
 }  // namespace segloss
