@@ -1,0 +1,75 @@
+/**
+ * Study presets. Patch sizes S / M / L and batch sizes 5 / 3 / 1 follow the
+ * paper's Table 1 design (larger patches, smaller batches, more imbalance);
+ * the sides are scaled down so the quick preset fits 10 minutes on 2 CPU
+ * cores. Sides are multiples of 4 (two UNet pools, dilation 4).
+ */
+import type {NetName} from './nets';
+
+export type LossKey = 'WCE' | 'DL2' | 'SS' | 'GDLv';
+export const LOSS_KEYS: LossKey[] = ['WCE', 'DL2', 'SS', 'GDLv'];
+export type PatchKey = 'S' | 'M' | 'L';
+export const PATCH_KEYS: PatchKey[] = ['S', 'M', 'L'];
+export type PresetName = 'tiny' | 'quick' | 'full';
+export const PRESET_NAMES: PresetName[] = ['tiny', 'quick', 'full'];
+
+export interface NetSetup {
+  /** Synthetic volume sides (2 entries for the 2D net, 3 for the 3D net). */
+  volumeDims: number[];
+  /** Patch side per size (applied to every axis, clamped to the volume). */
+  patch: Record<PatchKey, number>;
+  batch: Record<PatchKey, number>;
+  /** Feature width of the first level. */
+  width: number;
+  /** Training iterations per configuration (the paper: 1000 in 2D, 3000 in 3D). */
+  iterations: number;
+  /** DSC statistics over the last K iterations (the paper: 200). */
+  lastK: number;
+  /** Synthetic volumes: training / held-out counts. */
+  trainVolumes: number;
+  testVolumes: number;
+  /** Whole-volume foreground share, drawn log-uniformly per volume. */
+  volumeFraction: [number, number];
+}
+
+export interface Preset {
+  name: PresetName;
+  nets: NetName[];
+  losses: LossKey[];
+  lrs: number[];
+  patches: PatchKey[];
+  setups: Record<NetName, NetSetup>;
+}
+
+const QUICK_SETUPS: Record<NetName, NetSetup> = {
+  unet2d: {volumeDims: [64, 64], patch: {S: 16, M: 32, L: 64}, batch: {S: 5, M: 3, L: 1}, width: 8,
+           iterations: 250, lastK: 50, trainVolumes: 24, testVolumes: 8, volumeFraction: [0.002, 0.03]},
+  highresnet3d: {volumeDims: [24, 24, 24], patch: {S: 8, M: 12, L: 24}, batch: {S: 5, M: 3, L: 1}, width: 8,
+                 iterations: 150, lastK: 50, trainVolumes: 16, testVolumes: 6, volumeFraction: [0.0005, 0.01]},
+};
+
+export const PRESETS: Record<PresetName, Preset> = {
+  tiny: {
+    name: 'tiny', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
+    setups: {
+      unet2d: {volumeDims: [32, 32], patch: {S: 8, M: 16, L: 32}, batch: {S: 2, M: 2, L: 1}, width: 4,
+               iterations: 6, lastK: 3, trainVolumes: 4, testVolumes: 2, volumeFraction: [0.005, 0.03]},
+      highresnet3d: {volumeDims: [16, 16, 16], patch: {S: 8, M: 12, L: 16}, batch: {S: 2, M: 1, L: 1}, width: 4,
+                     iterations: 6, lastK: 3, trainVolumes: 3, testVolumes: 2, volumeFraction: [0.002, 0.02]},
+    },
+  },
+  quick: {
+    name: 'quick', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    patches: [...PATCH_KEYS], setups: QUICK_SETUPS,
+  },
+  full: {
+    name: 'full', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    patches: [...PATCH_KEYS],
+    setups: {
+      unet2d: {volumeDims: [96, 96], patch: {S: 24, M: 48, L: 96}, batch: {S: 5, M: 3, L: 1}, width: 16,
+               iterations: 1000, lastK: 200, trainVolumes: 64, testVolumes: 16, volumeFraction: [0.001, 0.03]},
+      highresnet3d: {volumeDims: [48, 48, 48], patch: {S: 12, M: 24, L: 48}, batch: {S: 5, M: 3, L: 1}, width: 16,
+                     iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 8, volumeFraction: [0.0002, 0.01]},
+    },
+  },
+};

@@ -1,0 +1,296 @@
+/**
+ * Study outputs: Markdown tables in the paper's format (Tables 2 and 3: DSC
+ * median (IQR) over the last K iterations per patch size x learning rate x
+ * loss, here with each patch size's measured imbalance), held-out DSC,
+ * hand-written SVG figures (the paper's Fig. 1 / 2 as a heat map of DSC over
+ * learning rate x patch size per loss; training curves), results.json with
+ * every number, and summary.md.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import {NET_LABEL, NetName} from './nets';
+import {LossKey, PatchKey, Preset} from './presets';
+import {ConfigResult, lrLabel, quantile} from './run';
+
+export interface ReportMeta {
+  preset: Preset;
+  backendNote: string;
+  backend: string;
+  seed: number;
+  data: Record<string, string>;
+  /** Wall time of this invocation (the resumed part only, when resuming). */
+  seconds: number;
+  ran: number;
+  skipped: number;
+}
+
+const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+export const pct = (x: number) => {
+  if (!Number.isFinite(x)) return 'n/a';
+  const p = 100 * x;
+  return p >= 10 ? `${p.toFixed(1)}%` : p >= 1 ? `${p.toFixed(2)}%` : `${p.toFixed(3)}%`;
+};
+
+function find(rs: ConfigResult[], net: NetName, loss: LossKey, lr: number, patch: PatchKey): ConfigResult | undefined {
+  return rs.find((r) => r.net === net && r.loss === loss && r.lr === lr && r.patch === patch);
+}
+
+/** The imbalance of a patch size: the median foreground share of its training patches (same patches for every loss). */
+function imbalance(rs: ConfigResult[], net: NetName, patch: PatchKey): number {
+  const xs = rs.filter((r) => r.net === net && r.patch === patch).map((r) => r.imbalanceMedian).sort((a, b) => a - b);
+  return quantile(xs, 0.5);
+}
+
+function lrsAscending(preset: Preset): number[] {
+  return preset.lrs.slice().sort((a, b) => a - b);
+}
+
+/** Paper-format table: rows patch x LR, columns losses, cells "median (IQR)". */
+export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const head = ['Patch', 'Side', 'Imbalance', 'LR', ...preset.losses];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const patch of preset.patches) {
+    for (const lr of lrsAscending(preset)) {
+      const cells = preset.losses.map((loss) => {
+        const r = find(rs, net, loss, lr, patch);
+        return r ? `${fmt(r.dscMedian)} (${fmt(r.dscIQR)})` : '-';
+      });
+      const any = rs.find((r) => r.net === net && r.patch === patch);
+      const side = any ? any.patchSize.join('x') : '-';
+      lines.push(`| ${patch} | ${side} | ${pct(imbalance(rs, net, patch))} | ${lrLabel(lr)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Held-out DSC (median over volumes), same layout. */
+export function testTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const head = ['Patch', 'LR', ...preset.losses];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const patch of preset.patches) {
+    for (const lr of lrsAscending(preset)) {
+      const cells = preset.losses.map((loss) => {
+        const r = find(rs, net, loss, lr, patch);
+        return r ? fmt(r.testDscMedian) : '-';
+      });
+      lines.push(`| ${patch} | ${lrLabel(lr)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export interface LossSummary {
+  net: NetName;
+  loss: LossKey;
+  configs: number;
+  /** Held-out DSC (median over volumes) across the LR x patch grid. */
+  testMedian: number;
+  testMin: number;
+  testMax: number;
+  best: string;
+  /** Configurations whose training DSC median is below 0.1 (the paper's "0 (0)" cells). */
+  collapsed: number;
+}
+
+export function lossSummaries(rs: ConfigResult[], preset: Preset): LossSummary[] {
+  const out: LossSummary[] = [];
+  for (const net of preset.nets) {
+    for (const loss of preset.losses) {
+      const mine = rs.filter((r) => r.net === net && r.loss === loss);
+      if (mine.length === 0) continue;
+      const t = mine.map((r) => r.testDscMedian).sort((a, b) => a - b);
+      const best = mine.reduce((a, b) => (b.testDscMedian > a.testDscMedian ? b : a));
+      out.push({net, loss, configs: mine.length, testMedian: quantile(t, 0.5), testMin: t[0], testMax: t[t.length - 1],
+                best: `${best.patch} ${lrLabel(best.lr)}`, collapsed: mine.filter((r) => r.dscMedian < 0.1).length});
+    }
+  }
+  return out;
+}
+
+export function lossSummaryTable(ls: LossSummary[], net: NetName): string {
+  const lines = ['| Loss | held-out DSC, median over the grid | worst | best (patch, LR) | configs with train DSC < 0.1 |',
+                 '|---|---|---|---|---|'];
+  for (const s of ls.filter((x) => x.net === net)) {
+    lines.push(`| ${s.loss} | ${fmt(s.testMedian)} | ${fmt(s.testMin)} | ${fmt(s.testMax)} (${s.best}) | ${s.collapsed} of ${s.configs} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---- SVG ----
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A viridis-like ramp for DSC in [0, 1]. */
+function ramp(v: number): string {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const t = Math.min(1, Math.max(0, Number.isFinite(v) ? v : 0)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(t));
+  const f = t - i;
+  const c = stops[i].map((a, k) => Math.round(a + (stops[i + 1][k] - a) * f));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+function svgDoc(w: number, h: number, body: string[]): string {
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" ` +
+          `font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+          `<rect width="${w}" height="${h}" fill="white"/>`, ...body, '</svg>', ''].join('\n');
+}
+
+/**
+ * DSC (median over the last K iterations) over learning rate (rows) x patch
+ * size (columns, with its imbalance), one panel per loss: the paper's Fig. 1
+ * / 2 as a heat map with the values written in (no interpolated isolines).
+ */
+export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const lrs = lrsAscending(preset).reverse();  // 1e-3 on top
+  const cell = 52, cellH = 30, left = 56, top = 46, panelGap = 26;
+  const pw = preset.patches.length * cell, ph = lrs.length * cellH;
+  const W = left + preset.losses.length * (pw + panelGap) + 60;
+  const H = top + ph + 52;
+  const b: string[] = [];
+  b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
+         `training DSC (median, last ${preset.setups[net].lastK} of ${preset.setups[net].iterations} iterations) over learning rate x patch size</text>`);
+  preset.losses.forEach((loss, li) => {
+    const x0 = left + li * (pw + panelGap);
+    b.push(`<text x="${x0 + pw / 2}" y="${top - 10}" text-anchor="middle" font-weight="bold">${loss}</text>`);
+    lrs.forEach((lr, ri) => {
+      if (li === 0) b.push(`<text x="${x0 - 6}" y="${top + ri * cellH + cellH / 2 + 4}" text-anchor="end">${lrLabel(lr)}</text>`);
+      preset.patches.forEach((patch, ci) => {
+        const r = find(rs, net, loss, lr, patch);
+        const v = r ? r.dscMedian : NaN;
+        const x = x0 + ci * cell, y = top + ri * cellH;
+        b.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cellH}" fill="${r ? ramp(v) : '#eee'}" stroke="white"/>`);
+        b.push(`<text x="${x + cell / 2}" y="${y + cellH / 2 + 4}" text-anchor="middle" fill="${v > 0.6 ? 'black' : 'white'}">` +
+               `${r ? fmt(v) : '-'}</text>`);
+      });
+    });
+    preset.patches.forEach((patch, ci) => {
+      const x = x0 + ci * cell + cell / 2;
+      b.push(`<text x="${x}" y="${top + ph + 14}" text-anchor="middle">${patch}</text>`);
+      b.push(`<text x="${x}" y="${top + ph + 27}" text-anchor="middle" font-size="9">${pct(imbalance(rs, net, patch))}</text>`);
+    });
+  });
+  b.push(`<text x="${left - 44}" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 ${left - 44} ${top + ph / 2})">learning rate</text>`);
+  b.push(`<text x="${(W - 60) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size (median foreground share of the training patches)</text>`);
+  // colour bar
+  const bx = W - 44;
+  for (let i = 0; i < 20; i++) {
+    b.push(`<rect x="${bx}" y="${top + ph - (i + 1) * ph / 20}" width="12" height="${ph / 20 + 0.5}" fill="${ramp((i + 0.5) / 20)}"/>`);
+  }
+  b.push(`<text x="${bx + 16}" y="${top + ph}">0</text><text x="${bx + 16}" y="${top + 8}">1</text>`);
+  return svgDoc(W, H, b);
+}
+
+function smooth(xs: number[], w: number): number[] {
+  const out: number[] = [];
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) {
+    s += xs[i];
+    if (i >= w) s -= xs[i - w];
+    out.push(s / Math.min(i + 1, w));
+  }
+  return out;
+}
+
+/** Training DSC per iteration (moving average), one panel per loss, a line per learning rate x patch size. */
+export function curvesFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const lrs = lrsAscending(preset).reverse();
+  const colours = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e'];
+  const dashes: Record<PatchKey, string> = {S: '', M: '5,3', L: '1.5,2.5'};
+  const pw = 210, ph = 150, left = 44, top = 40, gap = 30;
+  const W = left + preset.losses.length * (pw + gap) + 10;
+  const H = top + ph + 70;
+  const iterations = preset.setups[net].iterations;
+  const window = Math.max(1, Math.round(iterations / 20));
+  const b: string[] = [];
+  b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
+         `training DSC per iteration (moving average over ${window})</text>`);
+  preset.losses.forEach((loss, li) => {
+    const x0 = left + li * (pw + gap);
+    b.push(`<text x="${x0 + pw / 2}" y="${top - 8}" text-anchor="middle" font-weight="bold">${loss}</text>`);
+    b.push(`<rect x="${x0}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+    for (const t of [0, 0.5, 1]) {
+      const y = top + ph - t * ph;
+      b.push(`<line x1="${x0}" x2="${x0 + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`);
+      if (li === 0) b.push(`<text x="${x0 - 4}" y="${y + 4}" text-anchor="end">${t}</text>`);
+    }
+    b.push(`<text x="${x0}" y="${top + ph + 13}">0</text><text x="${x0 + pw}" y="${top + ph + 13}" text-anchor="end">${iterations}</text>`);
+    lrs.forEach((lr, ri) => {
+      for (const patch of preset.patches) {
+        const r = find(rs, net, loss, lr, patch);
+        if (!r || r.dscCurve.length === 0) continue;
+        const ys = smooth(r.dscCurve, window);
+        const n = Math.max(1, ys.length - 1);
+        const pts = ys.map((v, i) => `${(x0 + (i / n) * pw).toFixed(1)},${(top + ph - Math.min(1, Math.max(0, v)) * ph).toFixed(1)}`);
+        b.push(`<polyline fill="none" stroke="${colours[ri % colours.length]}" stroke-width="1.3"` +
+               `${dashes[patch] ? ` stroke-dasharray="${dashes[patch]}"` : ''} points="${pts.join(' ')}"/>`);
+      }
+    });
+  });
+  b.push(`<text x="${W / 2}" y="${top + ph + 28}" text-anchor="middle">iteration</text>`);
+  let lx = left;
+  const ly = top + ph + 50;
+  lrs.forEach((lr, ri) => {
+    b.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${colours[ri % colours.length]}" stroke-width="2"/>` +
+           `<text x="${lx + 26}" y="${ly}">LR ${lrLabel(lr)}</text>`);
+    lx += 90;
+  });
+  for (const patch of preset.patches) {
+    b.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="black" stroke-width="1.3"` +
+           `${dashes[patch] ? ` stroke-dasharray="${dashes[patch]}"` : ''}/><text x="${lx + 26}" y="${ly}">patch ${patch}</text>`);
+    lx += 80;
+  }
+  return svgDoc(W, H, b);
+}
+
+export interface WrittenReport {
+  files: string[];
+  summary: string;
+}
+
+/** Writes every output into `out` and returns the file list and the summary text. */
+export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): WrittenReport {
+  fs.mkdirSync(out, {recursive: true});
+  const files: string[] = [];
+  const write = (name: string, text: string) => {
+    fs.writeFileSync(path.join(out, name), text);
+    files.push(name);
+  };
+  const p = meta.preset;
+  const ls = lossSummaries(rs, p);
+  const md: string[] = [
+    `# segloss study: preset '${p.name}'`,
+    '',
+    `- backend: ${meta.backendNote}`,
+    `- grid: ${p.nets.length} networks x ${p.losses.length} losses (${p.losses.join(', ')}) x learning rates ` +
+      `${p.lrs.map(lrLabel).join(', ')} x patch sizes ${p.patches.join(', ')}; Adam; ` +
+      `${p.nets.map((n) => `${NET_LABEL[n]} ${p.setups[n].iterations} iterations, DSC statistics over the last ${p.setups[n].lastK}`).join('; ')}; ` +
+      `seed ${meta.seed}`,
+    `- this run: ${meta.ran} configurations trained, ${meta.skipped} resumed from disk, ${meta.seconds.toFixed(1)} s`,
+    '',
+  ];
+  for (const net of p.nets) {
+    if (!rs.some((r) => r.net === net)) continue;
+    const tt = trainingTable(rs, p, net);
+    const ht = testTable(rs, p, net);
+    const st = lossSummaryTable(ls, net);
+    write(`table_${net}.md`, `${tt}\n`);
+    write(`test_${net}.md`, `${ht}\n`);
+    write(`fig_dsc_${net}.svg`, dscFigure(rs, p, net));
+    write(`fig_curves_${net}.svg`, curvesFigure(rs, p, net));
+    md.push(`## ${NET_LABEL[net]}`, '', `data: ${meta.data[net]}`, '',
+            `Training DSC over the last ${p.setups[net].lastK} of ${p.setups[net].iterations} iterations, median (IQR); imbalance = median foreground share of the training patches.`,
+            '', tt, '', 'Held-out DSC (median over held-out volumes, whole-volume segmentation):', '', ht, '',
+            'Per loss, over the learning rate x patch size grid:', '', st, '',
+            `![DSC over LR x patch size](fig_dsc_${net}.svg)`, '', `![training curves](fig_curves_${net}.svg)`, '');
+  }
+  const summary = md.join('\n');
+  write('summary.md', summary);
+  const json = {
+    preset: p, backend: meta.backend, backendNote: meta.backendNote, seed: meta.seed, data: meta.data,
+    seconds: meta.seconds, ran: meta.ran, skipped: meta.skipped, lossSummaries: ls, configs: rs,
+  };
+  write('results.json', JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1));
+  return {files, summary};
+}

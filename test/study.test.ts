@@ -1,0 +1,337 @@
+/**
+ * The `segloss study` command (study/): the synthetic generator's foreground
+ * fraction, patch sampling, the dilated convolution of the 3D network, CLI
+ * argument errors, NIfTI reading, and a tiny study run end to end with every
+ * output written and a rerun that resumes.
+ *
+ * Backend: tfjs-node ('tensorflow') when it loads, else @tensorflow/tfjs 'cpu'
+ * (study/tf.ts; the run prints which).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+
+import {mulberry32} from '../lib/reference/random';
+import {main, parseArgs} from '../study/cli';
+import {dilatedConv3d} from '../study/nets';
+import {findCases, loadCase, readNifti} from '../study/nifti';
+import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
+import {loadTf} from '../study/tf';
+
+const {tf, note} = loadTf();
+
+function tmpDir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `segloss-${name}-`));
+}
+
+/** Captures stdout / stderr writes of an async call. */
+async function quiet<T>(fn: () => Promise<T>): Promise<{value: T; out: string; err: string}> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
+  try {
+    const value = await fn();
+    return {value, out: out.join(''), err: err.join('')};
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('synthetic generator', () => {
+  // The generator trims the last lesion to hit max(1, round(f * V)) voxels exactly,
+  // so the tolerance is the rounding of the request: |fraction - f| <= 0.5 / V.
+  const fractions = [0.3, 0.1, 0.01, 0.001, 0.0002];
+  const cases: [string, number[]][] = [['2D', [128, 128]], ['3D', [48, 48, 48]]];
+  for (const [name, dims] of cases) {
+    for (const f of fractions) {
+      it(`${name} ${dims.join('x')}: foreground fraction ${f * 100}% within 0.5 voxel of the request`, () => {
+        const V = dims.reduce((a, b) => a * b, 1);
+        const vol = synthVolume({dims, foregroundFraction: f, seed: 7 + Math.round(f * 1e4)});
+        const got = foregroundFraction(vol.label);
+        expect(vol.foreground).toBe(Math.max(1, Math.round(f * V)));
+        expect(Math.abs(got - f)).toBeLessThanOrEqual(0.5 / V);
+        expect(vol.image.length).toBe(V * 3);
+        // z-scored channels; lesions brighter than the rest on FLAIR (channel 2), darker on T1 (channel 0)
+        for (let ch = 0; ch < 3; ch++) {
+          let s = 0, s2 = 0, fg = 0, bg = 0;
+          for (let v = 0; v < V; v++) {
+            const x = vol.image[v * 3 + ch];
+            s += x;
+            s2 += x * x;
+            if (vol.label[v]) fg += x;
+            else bg += x;
+          }
+          expect(Math.abs(s / V)).toBeLessThan(1e-3);
+          expect(Math.abs(s2 / V - 1)).toBeLessThan(1e-3);
+          const contrast = fg / vol.foreground - bg / (V - vol.foreground);
+          if (ch === 2) expect(contrast).toBeGreaterThan(0.5);
+          if (ch === 0) expect(contrast).toBeLessThan(-0.3);
+        }
+      });
+    }
+  }
+
+  it('is deterministic per seed and differs across seeds', () => {
+    const a = synthVolume({dims: [24, 24, 24], foregroundFraction: 0.01, seed: 3});
+    const b = synthVolume({dims: [24, 24, 24], foregroundFraction: 0.01, seed: 3});
+    const c = synthVolume({dims: [24, 24, 24], foregroundFraction: 0.01, seed: 4});
+    expect(Buffer.compare(Buffer.from(a.image.buffer), Buffer.from(b.image.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a.label), Buffer.from(b.label))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a.label), Buffer.from(c.label))).not.toBe(0);
+  });
+
+  it('every sampled patch holds at least one foreground voxel, even at 0.02% (3D)', () => {
+    const vol = synthVolume({dims: [48, 48, 48], foregroundFraction: 0.0002, seed: 11});
+    const idx = foregroundIndex(vol.label);
+    const rand = mulberry32(5);
+    for (let i = 0; i < 300; i++) {
+      const p = samplePatch(vol, idx, [8, 8, 8], rand);
+      expect(p.foreground).toBeGreaterThanOrEqual(1);
+      expect(p.label.length).toBe(512);
+    }
+  });
+
+  it('rejects fractions outside (0, 0.5]', () => {
+    expect(() => synthVolume({dims: [8, 8], foregroundFraction: 0, seed: 1}))
+      .toThrow('Expected a number in (0, 0.5] for foregroundFraction but received 0');
+  });
+});
+
+describe('HighResNet dilated convolution', () => {
+  // space-to-batch + undilated conv must equal a direct dilated convolution with zero padding
+  for (const rate of [2, 4]) {
+    it(`rate ${rate} equals a direct dilated 3^3 convolution`, async () => {
+      const [D, H, W, C, F] = [8, 4, 8, 2, 3];
+      const layer = dilatedConv3d(tf, {filters: F, rate, seed: 9});
+      const rand = mulberry32(rate);
+      const x = Float32Array.from({length: D * H * W * C}, () => rand() * 2 - 1);
+      const y = (layer.apply(tf.tensor(x, [1, D, H, W, C])) as import('@tensorflow/tfjs').Tensor);
+      const got = await y.data();
+      const k = await layer.getWeights()[0].data();   // [3, 3, 3, C, F]
+      let maxErr = 0;
+      for (let z = 0; z < D; z++) for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) for (let f = 0; f < F; f++) {
+        let s = 0;
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 3; c++) {
+          const [zi, yi, xi] = [z + (a - 1) * rate, yy + (b - 1) * rate, xx + (c - 1) * rate];
+          if (zi < 0 || zi >= D || yi < 0 || yi >= H || xi < 0 || xi >= W) continue;
+          for (let ch = 0; ch < C; ch++) {
+            s += x[((zi * H + yi) * W + xi) * C + ch] * k[(((a * 3 + b) * 3 + c) * C + ch) * F + f];
+          }
+        }
+        maxErr = Math.max(maxErr, Math.abs(s - got[((z * H + yy) * W + xx) * F + f]));
+      }
+      expect(maxErr).toBeLessThan(1e-5);
+      y.dispose();
+    });
+  }
+});
+
+describe('study CLI arguments', () => {
+  it('parses a preset with overrides', () => {
+    const o = parseArgs(['--preset', 'tiny', '--lrs', '1e-4,1e-5', '--losses=GDLv,WCE', '--iterations', '3', '--out', '/tmp/x']);
+    expect(o.preset.name).toBe('tiny');
+    expect(o.preset.lrs).toEqual([1e-4, 1e-5]);
+    expect(o.preset.losses).toEqual(['GDLv', 'WCE']);
+    expect(o.preset.setups.unet2d.iterations).toBe(3);
+    expect(o.preset.setups.highresnet3d.lastK).toBe(3);
+    expect(o.out).toBe('/tmp/x');
+  });
+  it.each([
+    [['--preset', 'huge'], 'Expected one of tiny, quick, full for --preset but received "huge"'],
+    [['--losses', 'GDL'], 'Expected a comma-separated list of WCE, DL2, SS, GDLv for --losses but received "GDL"'],
+    [['--lrs', '0.1,2'], 'Expected a comma-separated list of learning rates in (0, 1) for --lrs but received "0.1,2"'],
+    [['--iterations', '0'], 'Expected an integer >= 1 for --iterations but received "0"'],
+    [['--out'], 'Expected a value for --out but received null'],
+    [['--bogus', '1'], 'for an option but received "--bogus"'],
+  ])('%j -> %s', (argv, message) => {
+    expect(() => parseArgs(argv as string[])).toThrow(message);
+  });
+  it('rejects an unknown command', async () => {
+    await expect(main(['train'])).rejects.toThrow('Expected the command study for segloss but received "train"');
+  });
+});
+
+const TINY_IT = 4;
+
+describe('tiny study end to end', () => {
+  const out = tmpDir('study');
+  afterAll(() => fs.rmSync(out, {recursive: true, force: true}));
+
+  it(`writes every output (${note}) and a rerun resumes`, async () => {
+    const argv = ['study', '--preset', 'tiny', '--iterations', String(TINY_IT), '--out', out];
+    const first = await quiet(() => main(argv));
+    expect(first.value).toBe(0);
+    expect(first.out).toContain(`tensorflow.js ${note}`);
+    const nets = ['unet2d', 'highresnet3d'];
+    for (const f of ['summary.md', 'results.json', ...nets.flatMap((n) => [`table_${n}.md`, `test_${n}.md`,
+                                                                           `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`])]) {
+      expect(fs.existsSync(path.join(out, f))).toBe(true);
+    }
+    for (const n of nets) {
+      for (const f of [`fig_dsc_${n}.svg`, `fig_curves_${n}.svg`]) {
+        const svg = fs.readFileSync(path.join(out, f), 'utf8');
+        expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+        expect(svg.trim().endsWith('</svg>')).toBe(true);
+      }
+      expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
+      const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
+      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \| DL2 \| SS \| GDLv \|/);
+      expect(table.trim().split('\n')).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
+      expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\) \|/);
+    }
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(json.ran).toBe(16);
+    expect(json.skipped).toBe(0);
+    expect(json.configs).toHaveLength(16);
+    for (const c of json.configs) {
+      expect(c.dscCurve).toHaveLength(TINY_IT);
+      expect(c.lossCurve).toHaveLength(TINY_IT);
+      for (const d of [...c.dscCurve, c.dscMedian, ...c.testDsc]) {
+        expect(d).toBeGreaterThanOrEqual(0);
+        expect(d).toBeLessThanOrEqual(1);
+      }
+      expect(c.dscQ1).toBeLessThanOrEqual(c.dscMedian);
+      expect(c.dscMedian).toBeLessThanOrEqual(c.dscQ3);
+      expect(c.imbalanceMin).toBeGreaterThan(0);          // every training patch holds foreground
+      expect(c.testDsc.length).toBe(2);
+    }
+    // the imbalance is a property of the patch size (same sampler and volumes for every loss)
+    for (const n of nets) {
+      for (const patch of ['S', 'L']) {
+        const same = json.configs.filter((c: {net: string; patch: string}) => c.net === n && c.patch === patch);
+        expect(new Set(same.map((c: {imbalanceMedian: number}) => c.imbalanceMedian)).size).toBe(1);
+      }
+    }
+    expect(fs.readdirSync(path.join(out, 'configs')).filter((f) => f.endsWith('.json'))).toHaveLength(16);
+    expect(first.err).toMatch(/\[16\/16\] highresnet3d__GDLv__lr1e-3__L: train DSC/);
+
+    // rerun: nothing trains, every configuration comes from disk unchanged
+    const keep = path.join(out, 'configs', 'unet2d__WCE__lr1e-3__S.json');
+    const before = fs.readFileSync(keep, 'utf8');
+    const second = await quiet(() => main(argv));
+    expect(second.value).toBe(0);
+    const json2 = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(json2.ran).toBe(0);
+    expect(json2.skipped).toBe(16);
+    expect(json2.configs).toEqual(json.configs);
+    expect(second.err).toContain('resuming: 16 of 16 configurations already in');
+
+    // one configuration missing (an interrupted run): only it trains again, and reproduces its numbers
+    const drop = path.join(out, 'configs', 'highresnet3d__SS__lr1e-3__S.json');
+    const dropped = JSON.parse(fs.readFileSync(drop, 'utf8'));
+    fs.unlinkSync(drop);
+    const third = await quiet(() => main(argv));
+    const json3 = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(third.value).toBe(0);
+    expect(json3.ran).toBe(1);
+    expect(json3.skipped).toBe(15);
+    expect(fs.readFileSync(keep, 'utf8')).toBe(before);
+    const redone = JSON.parse(fs.readFileSync(drop, 'utf8'));
+    expect(redone.dscCurve).toEqual(dropped.dscCurve);      // seeded: the same run again
+
+    // changed settings (another iteration count) do not reuse old results
+    const fourth = await quiet(() => main([...argv.slice(0, 3), '--iterations', String(TINY_IT + 1), '--out', out,
+                                          '--nets', 'highresnet3d', '--losses', 'GDLv', '--patches', 'S']));
+    const json4 = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(fourth.value).toBe(0);
+    expect(json4.ran).toBe(1);
+    expect(json4.configs[0].dscCurve).toHaveLength(TINY_IT + 1);
+  }, 120000);
+});
+
+// ---- NIfTI ----
+
+/** A NIfTI-1 single file (.nii): 348-byte header, 4 extension bytes, then the voxels (x fastest). */
+function niftiFile(dims: number[], datatype: 'uint8' | 'int16' | 'float32', values: ArrayLike<number>,
+                   slope = 0, inter = 0): Buffer {
+  const spec = {uint8: [2, 8, 1], int16: [4, 16, 2], float32: [16, 32, 4]}[datatype];
+  const n = dims.reduce((a, b) => a * b, 1);
+  const buf = Buffer.alloc(352 + n * spec[2]);
+  buf.writeInt32LE(348, 0);
+  buf.writeInt16LE(dims.length, 40);
+  dims.forEach((d, i) => buf.writeInt16LE(d, 42 + 2 * i));
+  for (let i = dims.length + 1; i < 8; i++) buf.writeInt16LE(1, 40 + 2 * i);
+  buf.writeInt16LE(spec[0], 70);
+  buf.writeInt16LE(spec[1], 72);
+  for (let i = 0; i < 8; i++) buf.writeFloatLE(1, 76 + 4 * i);
+  buf.writeFloatLE(352, 108);
+  buf.writeFloatLE(slope, 112);
+  buf.writeFloatLE(inter, 116);
+  buf.write('n+1\0', 344, 'latin1');
+  for (let i = 0; i < n; i++) {
+    if (datatype === 'uint8') buf.writeUInt8(values[i], 352 + i);
+    else if (datatype === 'int16') buf.writeInt16LE(values[i], 352 + 2 * i);
+    else buf.writeFloatLE(values[i], 352 + 4 * i);
+  }
+  return buf;
+}
+
+describe('NIfTI input (--data)', () => {
+  const dir = tmpDir('nifti');
+  afterAll(() => fs.rmSync(dir, {recursive: true, force: true}));
+  // 3 cases, x y z = 16 x 12 x 8, 2 channels (4D images), labels from the synthetic generator
+  const [X, Y, Z] = [16, 12, 8];
+  const V = X * Y * Z;
+  const vols = [0, 1, 2].map((i) => synthVolume({dims: [Z, Y, X], foregroundFraction: 0.03, seed: 100 + i, channels: 2}));
+
+  beforeAll(() => {
+    vols.forEach((v, i) => {
+      // channels-last [z, y, x, c] -> NIfTI [x, y, z, c] with x fastest: the flat voxel order is the same per channel
+      const img = new Float32Array(V * 2);
+      for (let c = 0; c < 2; c++) for (let k = 0; k < V; k++) img[c * V + k] = 100 + 20 * v.image[k * 2 + c];
+      const name = `case${i}`;
+      if (i === 1) {
+        // int16 with scl_slope 0.5, gzip-compressed
+        const raw = Array.from(img, (x) => Math.round(x * 2));
+        fs.writeFileSync(path.join(dir, `${name}_image.nii.gz`), zlib.gzipSync(niftiFile([X, Y, Z, 2], 'int16', raw, 0.5)));
+      } else {
+        fs.writeFileSync(path.join(dir, `${name}_image.nii`), niftiFile([X, Y, Z, 2], 'float32', img));
+      }
+      fs.writeFileSync(path.join(dir, `${name}_label.nii`), niftiFile([X, Y, Z], 'uint8', Array.from(v.label, (l) => l * 2)));
+    });
+  });
+
+  it('reads float32, int16 with scl_slope (gzip) and uint8 voxels in file order', () => {
+    const a = readNifti(path.join(dir, 'case0_image.nii'));
+    expect(a.dims).toEqual([X, Y, Z, 2]);
+    expect(a.data[5]).toBeCloseTo(100 + 20 * vols[0].image[5 * 2], 3);
+    expect(a.data[V + 5]).toBeCloseTo(100 + 20 * vols[0].image[5 * 2 + 1], 3);
+    const b = readNifti(path.join(dir, 'case1_image.nii.gz'));
+    expect(b.data[7]).toBe(Math.round((100 + 20 * vols[1].image[7 * 2]) * 2) * 0.5);
+    const l = readNifti(path.join(dir, 'case2_label.nii'));
+    expect(l.dims).toEqual([X, Y, Z]);
+    expect(Array.from(l.data).filter((x) => x === 2).length).toBe(vols[2].foreground);
+  });
+
+  it('pairs cases, z-scores per channel and keeps the label (> 0) aligned', () => {
+    const cases = findCases(dir);
+    expect(cases.map((c) => c.name)).toEqual(['case0', 'case1', 'case2']);
+    const v = loadCase(cases[2]);
+    expect(v.dims).toEqual([Z, Y, X]);
+    expect(v.channels).toBe(2);
+    expect(Buffer.compare(Buffer.from(v.label), Buffer.from(vols[2].label))).toBe(0);
+    // the synthetic image was already z-scored, so an affine map of it z-scores back to it
+    for (let k = 0; k < 50; k++) expect(v.image[k]).toBeCloseTo(vols[2].image[k], 4);
+    expect(() => findCases(path.join(dir, 'nope'))).toThrow('Expected a directory of NIfTI files for --data but received');
+  });
+
+  it('runs the study on the NIfTI cases (2D net on slices, 3D net on volumes)', async () => {
+    const out = path.join(dir, 'results');
+    const r = await quiet(() => main(['study', '--preset', 'tiny', '--data', dir, '--out', out, '--losses', 'GDLv,WCE',
+                                      '--patches', 'S,L', '--iterations', '3']));
+    expect(r.value).toBe(0);
+    expect(r.out).toContain('data: 3 cases from');
+    expect(r.out).toContain('held out: case2_image.nii');
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(json.configs).toHaveLength(8);
+    const unetL = json.configs.find((c: {net: string; patch: string}) => c.net === 'unet2d' && c.patch === 'L');
+    expect(unetL.patchSize).toEqual([12, 16]);              // L clamped to the slice (y 12, x 16)
+    const hrnL = json.configs.find((c: {net: string; patch: string}) => c.net === 'highresnet3d' && c.patch === 'L');
+    expect(hrnL.patchSize).toEqual([8, 12, 16]);            // clamped to the volume (z 8, y 12, x 16)
+    for (const c of json.configs) expect(c.testDsc).toHaveLength(1);   // one held-out volume, scored whole
+    expect(json.data.unet2d).toContain(dir);
+  }, 60000);
+});
