@@ -16,6 +16,7 @@ import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
 import {dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
+import {formatDuration, Progress} from '../study/progress';
 import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
 import {loadTf} from '../study/tf';
 
@@ -151,6 +152,30 @@ describe('study CLI arguments', () => {
   });
   it('rejects an unknown command', async () => {
     await expect(main(['train'])).rejects.toThrow('Expected the command study for segloss but received "train"');
+  });
+});
+
+describe('progress', () => {
+  const sink = (tty: boolean) => {
+    const chunks: string[] = [];
+    return {chunks, stream: {isTTY: tty, write: (c: string) => (chunks.push(c), true)} as unknown as NodeJS.WriteStream};
+  };
+  it('redraws one bar with an ETA on a terminal, prints plain lines otherwise', () => {
+    for (const tty of [true, false]) {
+      const {chunks, stream} = sink(tty);
+      const p = new Progress(stream, 10, 2, 0);
+      p.start('a');
+      for (let i = 1; i <= 5; i++) p.step(i, 0.5);
+      p.finish('a done');
+      p.end();
+      const text = chunks.join('');
+      expect(text).toMatch(/\[1\/2\] a done; elapsed \d+s, ETA \d+s\n/);
+      if (tty) expect(text).toMatch(/\r\x1b\[K\[0\/2\] \[#*\.*\] \d+% a it \d/);
+      else expect(text).not.toContain('\r');
+    }
+    expect(formatDuration(59)).toBe('59s');
+    expect(formatDuration(125)).toBe('2m05s');
+    expect(formatDuration(3700)).toBe('1h01m');
   });
 });
 
