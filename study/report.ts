@@ -222,7 +222,10 @@ export function curvesFigure(rs: ConfigResult[], preset: Preset, net: NetName): 
         if (!r || r.dscCurve.length === 0) continue;
         const ys = smooth(r.dscCurve, window);
         const n = Math.max(1, ys.length - 1);
-        const pts = ys.map((v, i) => `${(x0 + (i / n) * pw).toFixed(1)},${(top + ph - Math.min(1, Math.max(0, v)) * ph).toFixed(1)}`);
+        // about one point per 2 px of the panel keeps the file small
+        const every = Math.max(1, Math.ceil(ys.length / (pw / 2)));
+        const pts = ys.flatMap((v, i) => (i % every === 0 || i === n
+          ? [`${(x0 + (i / n) * pw).toFixed(1)},${(top + ph - Math.min(1, Math.max(0, v)) * ph).toFixed(1)}`] : []));
         b.push(`<polyline fill="none" stroke="${colours[ri % colours.length]}" stroke-width="1.3"` +
                `${dashes[patch] ? ` stroke-dasharray="${dashes[patch]}"` : ''} points="${pts.join(' ')}"/>`);
       }
@@ -267,7 +270,9 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
       `${p.lrs.map(lrLabel).join(', ')} x patch sizes ${p.patches.join(', ')}; Adam; ` +
       `${p.nets.map((n) => `${NET_LABEL[n]} ${p.setups[n].iterations} iterations, DSC statistics over the last ${p.setups[n].lastK}`).join('; ')}; ` +
       `seed ${meta.seed}`,
-    `- this run: ${meta.ran} configurations trained, ${meta.skipped} resumed from disk, ${meta.seconds.toFixed(1)} s`,
+    `- this run: ${meta.ran} configurations trained, ${meta.skipped} resumed from disk, ${meta.seconds.toFixed(1)} s; ` +
+      `training + held-out segmentation of all ${rs.length} configurations took ${rs.reduce((t, r) => t + r.seconds, 0).toFixed(1)} s ` +
+      `(${[...new Set(rs.map((r) => r.backend))].join(', ')})`,
     '',
   ];
   for (const net of p.nets) {

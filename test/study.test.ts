@@ -155,6 +155,13 @@ describe('study CLI arguments', () => {
   });
 });
 
+describe('backend', () => {
+  it('says which backend it uses, and int32 Round is the identity on it (TF 2.21 returns 0 without the patch)', () => {
+    expect(note).toMatch(/^(@tensorflow\/tfjs-node, backend 'tensorflow'|FALLBACK to @tensorflow\/tfjs, backend 'cpu' \(.+\))/);
+    expect(Array.from(tf.round(tf.tensor([1, 2, -3], undefined, 'int32')).dataSync())).toEqual([1, 2, -3]);
+  });
+});
+
 describe('progress', () => {
   const sink = (tty: boolean) => {
     const chunks: string[] = [];
