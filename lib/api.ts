@@ -2,9 +2,10 @@
  * The call paths every loss shares: one-call (sync and async) and the split
  * phase (statistics, merge, loss and gradient from statistics).
  */
-import {native, NativeSpec} from './native';
-import type {AnyLossArgs, LossName, LossResult} from './types';
-import {normalize, show} from './validate';
+import {EMULATED_CUDA_DEVICE, native, NativeSpec} from './native';
+import {DeviceBuffer, isDeviceBuffer} from './device_buffer';
+import type {AnyLossArgs, DeviceLossArgs, DeviceLossResult, LossName, LossResult} from './types';
+import {normalize, normalizeOnDevice, show} from './validate';
 
 function result(n: ReturnType<typeof normalize>, r: {loss: number; losses: Float64Array}): LossResult {
   const out: LossResult = {loss: r.loss};
@@ -23,6 +24,65 @@ export function runLoss(name: LossName, args: AnyLossArgs): LossResult {
 export async function runLossAsync(name: LossName, args: AnyLossArgs): Promise<LossResult> {
   const n = normalize(name, args);
   return result(n, await native().compute(n.spec, n.gradient, n.gradScale, n.perSample, true));
+}
+
+/**
+ * runLoss with the CUDA kernels run on the CPU through the SIMT emulation.
+ * Internal, for the tests (not exported from the package).
+ */
+export function runLossEmulated(name: LossName, args: AnyLossArgs): LossResult {
+  const n = normalize(name, args);
+  return result(n, native().compute({...n.spec, device: EMULATED_CUDA_DEVICE}, n.gradient, n.gradScale, n.perSample,
+                                    false));
+}
+
+function deviceCall(name: LossName, args: DeviceLossArgs<DeviceBuffer>) {
+  const n = normalizeOnDevice(name, args as unknown as Record<string, unknown>, isDeviceBuffer);
+  const gradient = n.gradient === true ? DeviceBuffer._alloc(n.deviceId, n.size, 'float32') : n.gradient as DeviceBuffer | null;
+  const finish = (r: {loss: number; losses: Float64Array}): DeviceLossResult<DeviceBuffer> => {
+    const out: DeviceLossResult<DeviceBuffer> = {loss: r.loss};
+    if (n.spec.reduction === 3) out.losses = r.losses;
+    if (gradient) out.gradient = gradient;
+    return out;
+  };
+  // a buffer allocated here is freed again if the call fails
+  const fail = (e: unknown) => {
+    if (n.gradient === true) gradient?.release();
+    throw e;
+  };
+  return {n, gradient, finish, fail};
+}
+
+/**
+ * A loss and its gradient on tensors in GPU memory (DeviceBuffers of one
+ * device): no host copies but the statistics. `gradient`: a DeviceBuffer to
+ * fill, `true` (default) for a new one, or `false`. Options as for the loss
+ * functions; `device` may only be 'cuda' or 'auto'.
+ *
+ * @example
+ * ```ts
+ * const x = DeviceBuffer.upload(logits), y = DeviceBuffer.upload(labels);
+ * const {loss, gradient} = lossOnDevice('generalizedDice', {prediction: x, target: y, shape, activation: 'softmax'});
+ * const g = gradient!.download();
+ * ```
+ */
+export function lossOnDevice(name: LossName, args: DeviceLossArgs<DeviceBuffer>): DeviceLossResult<DeviceBuffer> {
+  const {n, gradient, finish, fail} = deviceCall(name, args);
+  try {
+    return finish(native().computeOnDevice(n.spec, gradient ? gradient.pointer : null, n.gradScale, n.perSample, false));
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+/** As lossOnDevice, on a worker thread. */
+export async function lossOnDeviceAsync(name: LossName, args: DeviceLossArgs<DeviceBuffer>): Promise<DeviceLossResult<DeviceBuffer>> {
+  const {n, gradient, finish, fail} = deviceCall(name, args);
+  try {
+    return finish(await native().computeOnDevice(n.spec, gradient ? gradient.pointer : null, n.gradScale, n.perSample, true));
+  } catch (e) {
+    return fail(e);
+  }
 }
 
 /**
@@ -193,9 +253,28 @@ export async function gradientFromStatsAsync(name: LossName, args: StatsArgs, st
   return {gradient: n.gradient};
 }
 
-/** What is compiled into the addon and usable here. */
+/**
+ * What is compiled into the addon and usable here: `cpu` always; `cuda` with
+ * `compiled` (the addon was built with nvcc), `available` (a GPU and driver
+ * were found), the `reason` when not, and the GPU's name as `device`.
+ *
+ * @example
+ * ```ts
+ * const cuda = backends().find((b) => b.name === 'cuda')!;
+ * if (!cuda.available) console.log(`CPU only: ${cuda.reason}`);
+ * ```
+ */
 export function backends() {
   return native().backends();
+}
+
+/**
+ * Frees the device memory and pinned host buffers the CUDA backend keeps
+ * between calls (they are reused by the next call otherwise). Safe to call
+ * at any time, also without a GPU.
+ */
+export function releaseDeviceMemory(): void {
+  native().releaseDeviceMemory();
 }
 
 /** Threads of the CPU backend (the calling thread included); 0 = all cores. Results do not depend on it. */

@@ -8,7 +8,9 @@ export {sensitivitySpecificity, sensitivitySpecificityAsync} from './sensitivity
 export {weightedCrossEntropy, weightedCrossEntropyAsync} from './weighted_cross_entropy';
 export {
   lossStats, lossStatsAsync, mergeStats, lossFromStats, gradientFromStats, gradientFromStatsAsync,
-  backends, setThreads, getThreads,
+  backends, releaseDeviceMemory, setThreads, getThreads, lossOnDevice, lossOnDeviceAsync,
 } from './api';
 export type {LossStats, StatsArgs} from './api';
+export {DeviceBuffer, isDeviceBuffer} from './device_buffer';
+export type {DeviceDType, DeviceTypedArray} from './device_buffer';
 export * from './types';

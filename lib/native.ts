@@ -28,10 +28,11 @@ export interface NativeSpec {
   // tensors (absent in a statistics-only spec)
   B?: number;
   V?: number;
-  prediction?: Float32Array;
-  target?: Uint8Array | Uint16Array | Int32Array | Float32Array;
+  /** Typed arrays, or device addresses (BigInt) for computeOnDevice. */
+  prediction?: Float32Array | bigint;
+  target?: Uint8Array | Uint16Array | Int32Array | Float32Array | bigint;
   targetKind?: number;
-  mask?: Uint8Array | null;
+  mask?: Uint8Array | bigint | null;
   // split phase
   samples?: number;
   first?: number;
@@ -49,6 +50,8 @@ export interface NativeBackend {
   compiled: boolean;
   available: boolean;
   reason?: string;
+  /** The device it runs on (the GPU's name), when available. */
+  device?: string;
   threads?: number;
 }
 
@@ -69,7 +72,22 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   copy(src: Float32Array, dst: Float32Array): void;
+  releaseDeviceMemory(): void;
+  computeOnDevice(spec: NativeSpec, gradient: bigint | null, gradScale: Float64Array, perSample: boolean,
+    async: false): NativeLossResult;
+  computeOnDevice(spec: NativeSpec, gradient: bigint | null, gradScale: Float64Array, perSample: boolean,
+    async: true): Promise<NativeLossResult>;
+  deviceAlloc(device: number, bytes: number): bigint;
+  deviceFree(device: number, pointer: bigint): void;
+  deviceCopy(device: number, pointer: bigint, data: ArrayBufferView, toDevice: boolean): void;
 }
+
+/**
+ * The spec's device value that runs the CUDA kernels on the CPU through the
+ * SIMT emulation (cuda/simt.h). Internal, for the tests: not a value of the
+ * public `device` option.
+ */
+export const EMULATED_CUDA_DEVICE = 3;
 
 function load(): NativeAddon {
   // lib/*.ts (tests) sits one level below the package root, dist/lib/*.js two.

@@ -97,3 +97,21 @@ export interface LossResult {
    */
   gradient?: Float32Array;
 }
+
+/**
+ * Arguments of lossOnDevice: those of the loss, with DeviceBuffers for the
+ * tensors (and the gradient to fill, or `true` to allocate one).
+ */
+export type DeviceLossArgs<B> = Omit<AnyLossArgs, 'prediction' | 'target' | 'mask' | 'gradient' | 'device'> & {
+  prediction: B;
+  target: B;
+  mask?: B;
+  gradient?: boolean | B;
+  device?: 'auto' | 'cuda';
+};
+
+export interface DeviceLossResult<B> {
+  loss: number;
+  losses?: Float64Array;
+  gradient?: B;
+}

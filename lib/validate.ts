@@ -21,6 +21,10 @@ export function show(v: unknown): string {
     return `${/^I/.test(name) ? 'an' : 'a'} ${name} of length ${(v as unknown as ArrayLike<unknown>).length}`;
   }
   if (typeof v === 'function') return 'a function';
+  if (typeof v === 'object' && v.constructor?.name === 'DeviceBuffer') {
+    const b = v as {length: number; dtype: string};
+    return `a DeviceBuffer of ${b.length} ${b.dtype}`;
+  }
   return `an object (${Object.prototype.toString.call(v)})`;
 }
 
@@ -179,13 +183,10 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
   return spec;
 }
 
-/** Validates a call's arguments and builds the native spec. */
-export function normalize(name: LossName, args: AnyLossArgs, extra: string[] = []): Normalized {
-  if (typeof args !== 'object' || args === null) throw typeError('an arguments object', 'args', args);
-  const a = args;
-  const prediction = checkView<Float32Array>(a.prediction, [Float32Array], 'a Float32Array', 'prediction');
-  if (!Array.isArray(a.shape)) throw typeError('an Array of dimensions [B, ...spatial, C]', 'shape', a.shape);
-  const shape = a.shape as unknown[];
+/** The dimensions of `shape`, checked against the prediction's element count. */
+function checkShape(shapeArg: unknown, predictionLength: number): {dims: number[]; size: number; B: number; C: number; V: number} {
+  if (!Array.isArray(shapeArg)) throw typeError('an Array of dimensions [B, ...spatial, C]', 'shape', shapeArg);
+  const shape = shapeArg as unknown[];
   if (shape.length < 2) throw rangeError('at least 2 dimensions [B, ...spatial, C]', 'shape', show(shape));
   shape.forEach((d, i) => {
     if (typeof d !== 'number') throw typeError('integer dimensions', `shape[${i}]`, d);
@@ -194,13 +195,60 @@ export function normalize(name: LossName, args: AnyLossArgs, extra: string[] = [
   const dims = shape as number[];
   const size = dims.reduce((p, d) => p * d, 1);
   if (size === 0) throw rangeError('a non-empty tensor', 'shape', `${show(dims)} (0 elements)`);
-  if (size !== prediction.length) {
+  if (size !== predictionLength) {
     throw rangeError(`a prediction of ${size} elements (the product of shape ${show(dims)})`, 'prediction',
-                     `length ${prediction.length}`);
+                     `length ${predictionLength}`);
   }
   const B = dims[0];
   const C = dims[dims.length - 1];
-  const V = size / (B * C);
+  return {dims, size, B, C, V: size / (B * C)};
+}
+
+/**
+ * The native target kind of a target of `length` elements of element type
+ * `dtype` (u8 / u16 / i32 sparse, f32 sparse, binary or dense), or a
+ * RangeError / TypeError naming what was expected.
+ */
+function targetKindOf(dtype: 'uint8' | 'uint16' | 'int32' | 'float32', length: number, voxels: number, size: number,
+                      C: number, dims: number[], target: unknown): number {
+  if (length === voxels) {
+    // one value per voxel: class indices, or r1 of a binary map held as floats
+    return dtype === 'uint8' ? 0 : dtype === 'uint16' ? 1 : dtype === 'int32' ? 2 : C === 1 ? 4 : 3;
+  }
+  if (length === size) {
+    if (dtype !== 'float32') throw typeError(`a Float32Array for a dense target of ${size} values`, 'target', target);
+    return 4;
+  }
+  throw rangeError(`a target of ${voxels} class indices (shape [B, ...spatial]) or ${size} dense values ` +
+                   `(the prediction's shape ${show(dims)})`, 'target', `length ${length}`);
+}
+
+/** The upstream gradient: one value, or one per sample with reduction 'none'. */
+function checkGradScale(gs: unknown, reduction: number, B: number): {gradScale: Float64Array; perSample: boolean} {
+  if (typeof gs === 'number') {
+    if (!Number.isFinite(gs)) throw rangeError('a finite number', 'gradScale', show(gs));
+    return {gradScale: new Float64Array([gs]), perSample: false};
+  }
+  if (gs === undefined) return {gradScale: new Float64Array([1]), perSample: false};
+  const arr = checkView<Float32Array | Float64Array>(gs, [Float32Array, Float64Array], 'a number, or a Float32Array / Float64Array of B values', 'gradScale');
+  if (reduction !== REDUCTIONS.indexOf('none')) {
+    throw rangeError("a number (per-sample gradScale needs reduction 'none')", 'gradScale', show(arr));
+  }
+  if (arr.length !== B) throw rangeError(`${B} values (one per sample)`, 'gradScale', `length ${arr.length}`);
+  const gradScale = Float64Array.from(arr as ArrayLike<number>);
+  gradScale.forEach((x, i) => { if (!Number.isFinite(x)) throw rangeError('finite values', `gradScale[${i}]`, show(x)); });
+  return {gradScale, perSample: true};
+}
+
+const TYPED_DTYPES: Array<[new (n: number) => ArrayBufferView, 'uint8' | 'uint16' | 'int32' | 'float32']> = [
+  [Uint8Array, 'uint8'], [Uint16Array, 'uint16'], [Int32Array, 'int32'], [Float32Array, 'float32']];
+
+/** Validates a call's arguments and builds the native spec. */
+export function normalize(name: LossName, args: AnyLossArgs, extra: string[] = []): Normalized {
+  if (typeof args !== 'object' || args === null) throw typeError('an arguments object', 'args', args);
+  const a = args;
+  const prediction = checkView<Float32Array>(a.prediction, [Float32Array], 'a Float32Array', 'prediction');
+  const {dims, size, B, C, V} = checkShape(a.shape, prediction.length);
   const spec = normalizeOptions(name, a, C, extra);
   spec.B = B;
   spec.V = V;
@@ -209,19 +257,8 @@ export function normalize(name: LossName, args: AnyLossArgs, extra: string[] = [
   const target = checkView<Uint8Array | Uint16Array | Int32Array | Float32Array>(a.target, [Uint8Array, Uint16Array, Int32Array, Float32Array],
                            'a Uint8Array, Uint16Array, Int32Array or Float32Array', 'target');
   const voxels = B * V;
-  if (target.length === voxels) {
-    // one value per voxel: class indices, or r1 of a binary map held as floats
-    spec.targetKind = target instanceof Uint8Array ? 0 : target instanceof Uint16Array ? 1
-      : target instanceof Int32Array ? 2 : C === 1 ? 4 : 3;
-  } else if (target.length === size) {
-    if (!(target instanceof Float32Array)) {
-      throw typeError(`a Float32Array for a dense target of ${size} values`, 'target', target);
-    }
-    spec.targetKind = 4;
-  } else {
-    throw rangeError(`a target of ${voxels} class indices (shape [B, ...spatial]) or ${size} dense values ` +
-                     `(the prediction's shape ${show(dims)})`, 'target', `length ${target.length}`);
-  }
+  const dtype = TYPED_DTYPES.find(([ctor]) => target instanceof ctor)![1];
+  spec.targetKind = targetKindOf(dtype, target.length, voxels, size, C, dims, target);
   spec.target = target;
 
   spec.mask = null;
@@ -240,22 +277,81 @@ export function normalize(name: LossName, args: AnyLossArgs, extra: string[] = [
     gradient = checkView<Float32Array>(a.gradient, [Float32Array], 'true, false or a Float32Array', 'gradient');
     if (gradient.length !== size) throw rangeError(`a Float32Array of ${size} elements`, 'gradient', `length ${gradient.length}`);
   }
-
-  let gradScale = new Float64Array([1]);
-  let perSample = false;
-  const gs = a.gradScale;
-  if (typeof gs === 'number') {
-    if (!Number.isFinite(gs)) throw rangeError('a finite number', 'gradScale', show(gs));
-    gradScale = new Float64Array([gs]);
-  } else if (gs !== undefined) {
-    const arr = checkView<Float32Array | Float64Array>(gs, [Float32Array, Float64Array], 'a number, or a Float32Array / Float64Array of B values', 'gradScale');
-    if (spec.reduction !== REDUCTIONS.indexOf('none')) {
-      throw rangeError("a number (per-sample gradScale needs reduction 'none')", 'gradScale', show(arr));
-    }
-    if (arr.length !== B) throw rangeError(`${B} values (one per sample)`, 'gradScale', `length ${arr.length}`);
-    gradScale = Float64Array.from(arr as ArrayLike<number>);
-    gradScale.forEach((x, i) => { if (!Number.isFinite(x)) throw rangeError('finite values', `gradScale[${i}]`, show(x)); });
-    perSample = true;
-  }
+  const {gradScale, perSample} = checkGradScale(a.gradScale, spec.reduction as number, B);
   return {spec, size, B, gradient, gradScale, perSample};
+}
+
+/** What normalizeOnDevice needs to know of a device buffer. */
+export interface DeviceTensor {
+  readonly length: number;
+  readonly dtype: 'float32' | 'uint8' | 'uint16' | 'int32';
+  readonly pointer: bigint;
+  readonly deviceId: number;
+}
+
+export interface NormalizedOnDevice {
+  spec: NativeSpec;
+  size: number;
+  B: number;
+  deviceId: number;
+  /** The gradient buffer given, `true` to allocate one, or null with `gradient: false`. */
+  gradient: DeviceTensor | true | null;
+  gradScale: Float64Array;
+  perSample: boolean;
+}
+
+/**
+ * Validates a lossOnDevice call: the tensors are DeviceBuffers of one device
+ * (`isDevice` tells a DeviceBuffer), the options as for typed arrays.
+ */
+export function normalizeOnDevice(name: LossName, args: Record<string, unknown>,
+                                  isDevice: (v: unknown) => v is DeviceTensor): NormalizedOnDevice {
+  if (typeof args !== 'object' || args === null) throw typeError('an arguments object', 'args', args);
+  const a = args;
+  const buffer = (v: unknown, arg: string, dtypes: string[]): DeviceTensor => {
+    if (!isDevice(v)) throw typeError(`a DeviceBuffer (${dtypes.join(' / ')})`, arg, v);
+    if (!dtypes.includes(v.dtype)) throw typeError(`a DeviceBuffer of ${dtypes.join(' / ')}`, arg, v);
+    return v;
+  };
+  const prediction = buffer(a.prediction, 'prediction', ['float32']);
+  const {dims, size, B, C, V} = checkShape(a.shape, prediction.length);
+  if (a.device !== undefined && a.device !== 'cuda' && a.device !== 'auto') {
+    throw rangeError("'cuda' or 'auto' (the tensors are DeviceBuffers)", 'device', show(a.device));
+  }
+  const {device: _device, ...rest} = a;
+  const spec = normalizeOptions(name, rest as unknown as AnyLossArgs, C, []);
+  spec.device = prediction.deviceId;
+  spec.B = B;
+  spec.V = V;
+  const target = buffer(a.target, 'target', ['uint8', 'uint16', 'int32', 'float32']);
+  const voxels = B * V;
+  spec.targetKind = targetKindOf(target.dtype, target.length, voxels, size, C, dims, target);
+  const same = (t: DeviceTensor, arg: string) => {
+    if (t.deviceId !== prediction.deviceId) {
+      throw rangeError('a DeviceBuffer on the prediction\'s device', arg, 'a DeviceBuffer of another device');
+    }
+  };
+  same(target, 'target');
+  spec.prediction = prediction.pointer;
+  spec.target = target.pointer;
+  spec.mask = null;
+  if (a.mask !== undefined && a.mask !== null) {
+    const mask = buffer(a.mask, 'mask', ['uint8']);
+    if (mask.length !== voxels) throw rangeError(`a mask of ${voxels} bytes (one per voxel)`, 'mask', `length ${mask.length}`);
+    same(mask, 'mask');
+    spec.mask = mask.pointer;
+  }
+  let gradient: DeviceTensor | true | null;
+  if (a.gradient === undefined || a.gradient === true) {
+    gradient = true;
+  } else if (a.gradient === false) {
+    gradient = null;
+  } else {
+    const g = buffer(a.gradient, 'gradient', ['float32']);
+    if (g.length !== size) throw rangeError(`a DeviceBuffer of ${size} float32`, 'gradient', `length ${g.length}`);
+    same(g, 'gradient');
+    gradient = g;
+  }
+  const {gradScale, perSample} = checkGradScale(a.gradScale, spec.reduction as number, B);
+  return {spec, size, B, deviceId: prediction.deviceId, gradient, gradScale, perSample};
 }

@@ -24,7 +24,7 @@ void parse_options(const Napi::Object& s, Request* r) {
   o.reduction = static_cast<Reduction>(enumeration(s, "reduction", 4));
   o.include_background = boolean(s, "includeBackground");
   r->t.C = count(s, "C");
-  r->device = static_cast<Device>(enumeration(s, "device", 3));
+  r->device = static_cast<Device>(enumeration(s, "device", 4));
   Napi::Value ig = field(s, "ignoreIndex");
   o.has_ignore = !ig.IsNull() && !ig.IsUndefined();
   if (o.has_ignore) o.ignore_index = number(s, "ignoreIndex");
@@ -245,6 +245,32 @@ Napi::Value GradientFromStats(const Napi::CallbackInfo& info) {
   });
 }
 
+// computeOnDevice(spec, gradient: BigInt | null, gradScale, perSample, async):
+// spec.prediction / target / mask are device addresses (BigInt) of
+// spec.device's memory, as is the gradient.
+Napi::Value ComputeOnDevice(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) throw expected(info.Env(), ErrorKind::Type, "a call spec object", "spec", describe(info[0]));
+    const Napi::Object s = info[0].As<Napi::Object>();
+    Request r;
+    parse_options(s, &r);
+    Tensors& t = r.t;
+    t.B = count(s, "B");
+    t.V = count(s, "V");
+    t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", 5));
+    t.x = static_cast<const float*>(pointer(field(s, "prediction"), "prediction"));
+    t.target = pointer(field(s, "target"), "target");
+    const Napi::Value mv = field(s, "mask");
+    t.mask = (mv.IsNull() || mv.IsUndefined()) ? nullptr : static_cast<const uint8_t*>(pointer(mv, "mask"));
+    float* grad = (info[1].IsNull() || info[1].IsUndefined()) ? nullptr : static_cast<float*>(pointer(info[1], "gradient"));
+    GradScale gs = parse_scale(info[2], info[3].ToBoolean().Value(), r.t.B);
+    auto out = std::make_shared<Finalized>();
+    return run(
+        info, async_flag(info, 4), [r, gs, grad, out] { return compute_on_device(r, gs, grad, out.get()); },
+        [out](Napi::Env env) -> Napi::Value { return loss_result(env, *out); });
+  });
+}
+
 }  // namespace
 
 void register_losses(Napi::Env env, Napi::Object exports) {
@@ -252,6 +278,7 @@ void register_losses(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("lossFromStats", Napi::Function::New(env, LossFromStats, "lossFromStats"));
   exports.Set("gradientFromStats", Napi::Function::New(env, GradientFromStats, "gradientFromStats"));
+  exports.Set("computeOnDevice", Napi::Function::New(env, ComputeOnDevice, "computeOnDevice"));
 }
 
 }  // namespace napi

@@ -20,6 +20,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
     o.Set("compiled", list[i].compiled);
     o.Set("available", list[i].available);
     if (!list[i].reason.empty()) o.Set("reason", list[i].reason);
+    if (!list[i].device.empty()) o.Set("device", list[i].device);
     if (list[i].name == "cpu") o.Set("threads", ThreadPool::instance().threads());
     out.Set(static_cast<uint32_t>(i), o);
   }
@@ -58,6 +59,59 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// releaseDeviceMemory(): frees the CUDA backend's pooled device memory and
+// pinned staging buffers (they are otherwise kept for the next call).
+Napi::Value ReleaseDeviceMemory(const Napi::CallbackInfo& info) {
+  release_device_memory();
+  return info.Env().Undefined();
+}
+
+// Device memory for DeviceBuffer. `device` is the native Device value (2 =
+// cuda, 3 = the emulation); addresses travel as BigInt.
+Device device_arg(const Napi::Value& v) {
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (d != 2 && d != 3) throw expected(v.Env(), ErrorKind::Range, "a device id (2 or 3)", "device", describe(v));
+  return static_cast<Device>(static_cast<int>(d));
+}
+
+void throw_if(Napi::Env env, const Status& s) {
+  if (!s.ok()) throw make_error(env, s.kind, s.message);
+}
+
+// deviceAlloc(device, bytes) -> BigInt
+Napi::Value DeviceAlloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device d = device_arg(info[0]);
+  const double n = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  if (!(n >= 0 && n <= 9007199254740991.0) || n != static_cast<double>(static_cast<int64_t>(n)))
+    throw expected(env, ErrorKind::Range, "a byte count", "bytes", describe(info[1]));
+  void* p = nullptr;
+  throw_if(env, device_alloc(d, static_cast<size_t>(n), &p));
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
+}
+
+// deviceFree(device, address)
+Napi::Value DeviceFree(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device d = device_arg(info[0]);
+  throw_if(env, device_free(d, pointer(info[1], "pointer")));
+  return env.Undefined();
+}
+
+// deviceCopy(device, address, typedArray, toDevice): the typed array's bytes
+// to (toDevice) or from the device memory at address.
+Napi::Value DeviceCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device d = device_arg(info[0]);
+  void* p = pointer(info[1], "pointer");
+  if (!info[2].IsTypedArray()) throw expected(env, ErrorKind::Type, "a typed array", "data", describe(info[2]));
+  auto a = info[2].As<Napi::TypedArray>();
+  uint8_t* host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  const size_t bytes = a.ByteLength();
+  throw_if(env, info[3].ToBoolean().Value() ? device_upload(d, p, host, bytes) : device_download(d, host, p, bytes));
+  return env.Undefined();
+}
+
 }  // namespace
 
 void register_system(Napi::Env env, Napi::Object exports) {
@@ -65,6 +119,10 @@ void register_system(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
+  exports.Set("releaseDeviceMemory", Napi::Function::New(env, ReleaseDeviceMemory, "releaseDeviceMemory"));
+  exports.Set("deviceAlloc", Napi::Function::New(env, DeviceAlloc, "deviceAlloc"));
+  exports.Set("deviceFree", Napi::Function::New(env, DeviceFree, "deviceFree"));
+  exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy, "deviceCopy"));
 }
 
 }  // namespace napi

@@ -94,5 +94,14 @@ T* typed(const Napi::Value& v, napi_typedarray_type type, const char* type_name,
   return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
 }
 
+// A device address passed from JS as a BigInt (DeviceBuffer.pointer).
+inline void* pointer(const Napi::Value& v, const char* name) {
+  if (!v.IsBigInt()) throw expected(v.Env(), ErrorKind::Type, "a device address (BigInt)", name, describe(v));
+  bool lossless = false;
+  const uint64_t p = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless || p == 0) throw expected(v.Env(), ErrorKind::Range, "a non-null 64-bit device address", name, describe(v));
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(p));
+}
+
 }  // namespace napi
 }  // namespace segloss

@@ -3,6 +3,9 @@
 // tools it needs so that a missing one is named with how to install it.
 // SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand);
 // SEGLOSS_PORTABLE=1 builds for baseline x86-64 instead of this machine's CPU.
+// SEGLOSS_CUDA=AUTO|ON|OFF: the CUDA kernels, built when nvcc is found (AUTO,
+// the default), required (ON) or left out (OFF); SEGLOSS_CUDA_ARCHITECTURES
+// overrides the GPU architectures (default sm_75..sm_90 + compute_90 PTX).
 'use strict';
 const {spawnSync} = require('child_process');
 const path = require('path');
@@ -39,6 +42,14 @@ if (!compilers.some((c) => works(c, c === 'cl' ? [] : ['--version']))) {
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const args = [cmakeJs, process.env.SEGLOSS_PORTABLE === '1' ? 'rebuild' : 'compile', '--directory', root];
 if (process.env.SEGLOSS_PORTABLE === '1') args.push('--CDSEGLOSS_NATIVE_ARCH=OFF');
+const cudaMode = (process.env.SEGLOSS_CUDA || '').toUpperCase();
+if (cudaMode) {
+  if (!['AUTO', 'ON', 'OFF'].includes(cudaMode)) {
+    fail([`Expected AUTO, ON or OFF for SEGLOSS_CUDA but received ${JSON.stringify(process.env.SEGLOSS_CUDA)}`]);
+  }
+  args.push(`--CDSEGLOSS_CUDA=${cudaMode}`);
+}
+if (process.env.SEGLOSS_CUDA_ARCHITECTURES) args.push(`--CDSEGLOSS_CUDA_ARCHITECTURES=${process.env.SEGLOSS_CUDA_ARCHITECTURES}`);
 const r = spawnSync(process.execPath, args, {stdio: 'inherit', cwd: root});
 if (r.status !== 0) {
   fail(['cmake-js failed (see its output above). The usual causes: a compiler without C++17 support,',

@@ -11,7 +11,9 @@
 
 namespace segloss {
 
-enum class Device : int { Auto = 0, Cpu = 1, Cuda = 2 };
+// CudaEmulated: the CUDA kernels run on the CPU through the SIMT emulation
+// (cuda/simt.h); for tests, not part of the public device option.
+enum class Device : int { Auto = 0, Cpu = 1, Cuda = 2, CudaEmulated = 3 };
 
 struct Request {
   Options opt;
@@ -25,14 +27,26 @@ struct GradScale {
   bool per_sample = false;
 };
 
-// What backends() reports.
-struct BackendInfo {
-  std::string name;
-  bool compiled = false;
-  bool available = false;
-  std::string reason;  // why not available
-};
 std::vector<BackendInfo> backend_info();
+
+// Elements (B V C) from which 'auto' runs host tensors on CUDA, when a
+// device is available: SEGLOSS_AUTO_CUDA_MIN_ELEMENTS, else the default.
+int64_t auto_cuda_min_elements();
+
+// Frees the CUDA backend's pooled device memory and pinned staging buffers.
+void release_device_memory();
+
+// ------------------------------------------------ device-resident tensors
+// r.t's pointers (and grad) are device memory of r.device (Cuda, or
+// CudaEmulated whose "device memory" is host memory). No staging, no copies
+// but the statistics (and the coefficients back).
+Status compute_on_device(const Request& r, const GradScale& gs, float* grad, Finalized* out);
+
+// Device memory for DeviceBuffer, on Cuda or CudaEmulated.
+Status device_alloc(Device d, size_t bytes, void** p);
+Status device_free(Device d, void* p);
+Status device_upload(Device d, void* dst, const void* src, size_t bytes);
+Status device_download(Device d, void* dst, const void* src, size_t bytes);
 
 // Loss (and, when grad != nullptr, the gradient written to grad).
 Status compute(const Request& r, const GradScale& gs, float* grad, Finalized* out);

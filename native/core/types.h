@@ -66,4 +66,13 @@ struct Status {
   static Status Internal(std::string m) { return {ErrorKind::Internal, std::move(m)}; }
 };
 
+// What backends() reports of one backend.
+struct BackendInfo {
+  std::string name;
+  bool compiled = false;
+  bool available = false;
+  std::string reason;  // why not available
+  std::string device;  // what it runs on, when available
+};
+
 }  // namespace segloss

@@ -441,5 +441,59 @@ struct WeightedCrossEntropyMath {
   }
 };
 
+// ------------------------------------------------------------ one voxel
+// The scalar reduction and gradient steps for one voxel, shared by the CPU
+// scalar loops and the CUDA kernels. x: the voxel's C prediction values;
+// the target is element ti of `target` (read_target); `masked`: the mask
+// drops it. Scratch p, r, xd, g, dx hold K doubles each.
+
+// Adds the voxel's share to acc ([N, K x F]) unless it is masked or ignored;
+// false if its input is bad. Every voxel is checked, masked and ignored ones
+// included (LOSSES.md section 5 makes no exception).
+template <class Math, int KC, TargetKind TK>
+SEGLOSS_HD bool reduce_voxel(const Ctx& c, const float* x, const void* target, int64_t ti, bool masked, double* p,
+                             double* r, double* xd, double* acc) {
+  const int st = read_target<KC, TK>(c, target, ti, r);
+  double lse = 0;
+  const bool pok = probabilities<KC>(c, x, p, &lse);
+  if (st == 0 && !masked) {
+    for (int64_t ch = 0; ch < c.C; ++ch) xd[ch] = x[ch];  // logits, for log-softmax / log-sigmoid
+    acc[0] += 1;
+    Math::template accumulate<KC>(c, xd, p, r, lse, true, acc + 1);
+  }
+  return (st != 2) & pok;
+}
+
+// Writes the voxel's C gradient values to out (zero where masked or ignored).
+// k: the sample's K x NCOEF coefficients. reads_x:
+// Math::gradient_reads_prediction(activation), a constant of the call.
+template <class Math, int KC, TargetKind TK>
+SEGLOSS_HD void gradient_voxel(const Ctx& c, const float* x, const void* target, int64_t ti, bool masked,
+                               bool reads_x, const double* k, double* p, double* r, double* g, double* dx,
+                               float* out) {
+  if (masked || read_target<KC, TK>(c, target, ti, r) != 0) {
+    for (int64_t ch = 0; ch < c.C; ++ch) out[ch] = 0.0f;
+    return;
+  }
+  double lse = 0;
+  if (reads_x) probabilities<KC>(c, x, p, &lse);
+  Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+  for (int64_t ch = 0; ch < c.C; ++ch) out[ch] = static_cast<float>(dx[ch]);
+}
+
+// The context of a call: its fields are uniform over every voxel.
+inline Ctx make_ctx(const Options& o, const Tensors& t) {
+  Ctx c;
+  c.act = o.activation;
+  c.C = t.C;
+  c.K = static_cast<int>(num_classes(t.C));
+  c.binary = t.C == 1;
+  c.multilabel = is_multilabel(o, t.C);
+  c.squared = o.squared;
+  c.has_ignore = o.has_ignore;
+  c.ignore = o.ignore_index;
+  return c;
+}
+
 }  // namespace vm
 }  // namespace segloss

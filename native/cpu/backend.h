@@ -13,6 +13,10 @@ Status check(const Options& o, const Tensors& t);
 // coef: [B][K][NCOEF] from finalize(); writes every element of grad.
 void gradient(const Options& o, const Tensors& t, const double* coef, float* grad);
 
+// The first bad value in voxels [begin, end) as a RangeError (the slow path
+// after a reduction found one; any backend's).
+Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int64_t end);
+
 // One pair per loss, in cpu/<loss>.cc.
 Status reduce_generalized_dice(const Options& o, const Tensors& t, double* stats);
 void gradient_generalized_dice(const Options& o, const Tensors& t, const double* coef, float* grad);

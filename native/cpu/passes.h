@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../core/finalize.h"
+#include "backend.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
 #include "../core/voxel_math.h"
@@ -43,18 +44,7 @@ struct ChunkGrid {
   }
 };
 
-inline vm::Ctx make_ctx(const Options& o, const Tensors& t) {
-  vm::Ctx c;
-  c.act = o.activation;
-  c.C = t.C;
-  c.K = static_cast<int>(num_classes(t.C));
-  c.binary = t.C == 1;
-  c.multilabel = is_multilabel(o, t.C);
-  c.squared = o.squared;
-  c.has_ignore = o.has_ignore;
-  c.ignore = o.ignore_index;
-  return c;
-}
+using vm::make_ctx;
 
 // Per-voxel work arrays (p, r, dL/dp, dL/dx, logits: K values each, C <= K), on the
 // stack for the usual class counts so the compiler keeps them in registers.
@@ -79,9 +69,6 @@ struct Scratch {
 
 std::string format_number(double v);
 
-// Finds and describes the first bad value in [begin, end) (called only for a
-// chunk already known to hold one, so speed does not matter).
-Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int64_t end);
 
 // Calls body(S, TK, ACT) with the layout, target kind and activation as
 // compile-time constants (std::integral_constant), so that each combination
@@ -200,20 +187,10 @@ struct Loops {
   }
 
   // Adds voxel v's share to acc ([N, K x F]) unless it is masked or
-  // ignored; false if its input is bad. Every voxel is checked, masked and
-  // ignored ones included (LOSSES.md section 5 makes no exception).
+  // ignored; false if its input is bad (vm::reduce_voxel).
   static inline bool voxel(const vm::Ctx& c, const Tensors& t, int64_t v, double* p, double* r, double* xd,
                            double* acc) {
-    const int st = vm::read_target<KC, TK>(c, t.target, v, r);
-    double lse = 0;
-    const float* x = t.x + v * c.C;
-    const bool pok = vm::probabilities<KC>(c, x, p, &lse);
-    if (st == 0 && !(t.mask && !t.mask[v])) {
-      for (int64_t ch = 0; ch < c.C; ++ch) xd[ch] = x[ch];  // logits, for log-softmax / log-sigmoid
-      acc[0] += 1;
-      Math::template accumulate<KC>(c, xd, p, r, lse, true, acc + 1);
-    }
-    return (st != 2) & pok;
+    return vm::reduce_voxel<Math, KC, TK>(c, t.x + v * c.C, t.target, v, t.mask && !t.mask[v], p, r, xd, acc);
   }
 
   // Whether this combination runs four voxels at a time (any layout; with
@@ -440,20 +417,11 @@ struct Loops {
   }
 
   static void gradient_scalar(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
-    constexpr bool reads_x = Math::gradient_reads_prediction(ACT);
     Scratch sc(c.K);
     const int64_t C = c.C;
-    for (int64_t v = b; v < e; ++v) {
-      float* out = grad + v * C;
-      if ((t.mask && !t.mask[v]) || vm::read_target<KC, TK>(c, t.target, v, sc.r) != 0) {
-        for (int64_t ch = 0; ch < C; ++ch) out[ch] = 0.0f;
-        continue;
-      }
-      double lse = 0;
-      if (reads_x) vm::probabilities<KC>(c, t.x + v * C, sc.p, &lse);
-      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), sc.p, sc.r, k, sc.g, sc.dx);
-      for (int64_t ch = 0; ch < C; ++ch) out[ch] = static_cast<float>(sc.dx[ch]);
-    }
+    for (int64_t v = b; v < e; ++v)
+      vm::gradient_voxel<Math, KC, TK>(c, t.x + v * C, t.target, v, t.mask && !t.mask[v],
+                                       Math::gradient_reads_prediction(ACT), k, sc.p, sc.r, sc.g, sc.dx, grad + v * C);
   }
 };
 

@@ -1,0 +1,449 @@
+// segloss GPU check: the CUDA backend against the CPU backend on random
+// inputs, then loss + gradient timings on device-resident data against a
+// device-to-device copy measured in the same run, and the host-data
+// crossover that 'auto' needs. Prints one table and writes JSON.
+//
+// Built by nvcc for a GPU (scripts/gpu-check.sh), and as C++ over the SIMT
+// emulation (target segloss_gpu_check_emulated; `--quick` sizes), so the
+// same program builds and runs on a machine without a GPU.
+//
+//   segloss_gpu_check [--quick] [--json FILE] [--no-huge]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../cuda/backend.h"
+#include "../../cuda/simt.h"
+#include "../../native/core/finalize.h"
+#include "../../native/core/thread_pool.h"
+#include "../../native/cpu/backend.h"
+
+using namespace segloss;
+namespace gpu = segloss::SEGLOSS_CUDA_NS;
+
+namespace {
+
+const char* kLossNames[] = {"generalizedDice", "dice", "sensitivitySpecificity", "weightedCrossEntropy"};
+const char* kActNames[] = {"none", "softmax", "sigmoid"};
+const char* kTargetNames[] = {"u8", "u16", "i32", "f32", "dense"};
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Counter-based random numbers (splitmix64 of the index), filled in parallel.
+inline uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+inline double unit(uint64_t seed, int64_t i) { return (mix(seed * 0x100000001b3ULL + i) >> 11) * (1.0 / 9007199254740992.0); }
+
+template <class F>
+void parallel(int64_t n, F f) {
+  const int64_t step = 1 << 20;
+  ThreadPool::instance().parallel_for((n + step - 1) / step, [&](int64_t c) {
+    const int64_t b = c * step, e = std::min(n, b + step);
+    for (int64_t i = b; i < e; ++i) f(i);
+  });
+}
+
+struct Case {
+  Loss loss;
+  int64_t B, V, C;
+  Activation act;
+  TargetKind tk;
+  bool mask, ignore;
+};
+
+std::string describe(const Case& c) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s B=%lld V=%lld C=%lld %s %s%s%s", kLossNames[int(c.loss)], (long long)c.B,
+                (long long)c.V, (long long)c.C, kActNames[int(c.act)], kTargetNames[int(c.tk)], c.mask ? " mask" : "",
+                c.ignore ? " ignore" : "");
+  return buf;
+}
+
+// Inputs of one case in host memory.
+struct Host {
+  std::vector<float> x;
+  std::vector<uint8_t> tgt;  // raw bytes of the target array
+  std::vector<uint8_t> mask;
+  Tensors t;
+};
+
+int64_t target_elem_bytes(TargetKind tk) { return tk == TargetKind::U8 ? 1 : tk == TargetKind::U16 ? 2 : 4; }
+
+void make_inputs(const Case& c, uint64_t seed, Host* h) {
+  const int64_t n = c.B * c.V, K = num_classes(c.C);
+  h->x.resize(n * c.C);
+  float* x = h->x.data();
+  const bool probs = c.act == Activation::None;
+  parallel(n, [&](int64_t v) {
+    double s = 0;
+    for (int64_t ch = 0; ch < c.C; ++ch) {
+      const double u = unit(seed, v * c.C + ch);
+      x[v * c.C + ch] = probs ? static_cast<float>(0.02 + 0.96 * u) : static_cast<float>(8 * u - 4);
+      s += x[v * c.C + ch];
+    }
+    if (probs && c.C > 1 && (v & 1))  // half the voxels on the simplex
+      for (int64_t ch = 0; ch < c.C; ++ch) x[v * c.C + ch] = static_cast<float>(x[v * c.C + ch] / s);
+  });
+  const int64_t eb = c.tk == TargetKind::Dense ? 4 * c.C : target_elem_bytes(c.tk);
+  h->tgt.assign(n * eb, 0);
+  uint8_t* t = h->tgt.data();
+  parallel(n, [&](int64_t v) {
+    // about 3% foreground per class beyond 0, as in an imbalanced volume
+    const double u = unit(seed + 1, v);
+    int64_t label = u < 0.03 * (K - 1) ? 1 + static_cast<int64_t>(u / 0.03) : 0;
+    if (label >= K) label = K - 1;
+    const bool ign = c.ignore && unit(seed + 2, v) < 0.05;
+    switch (c.tk) {
+      case TargetKind::U8: t[v] = ign ? 255 : static_cast<uint8_t>(label); break;
+      case TargetKind::U16: reinterpret_cast<uint16_t*>(t)[v] = ign ? 65535 : static_cast<uint16_t>(label); break;
+      case TargetKind::I32: reinterpret_cast<int32_t*>(t)[v] = ign ? -1 : static_cast<int32_t>(label); break;
+      case TargetKind::F32Sparse: reinterpret_cast<float*>(t)[v] = ign ? -1.0f : static_cast<float>(label); break;
+      case TargetKind::Dense: {
+        float* d = reinterpret_cast<float*>(t) + v * c.C;
+        if (c.C == 1) d[0] = static_cast<float>(unit(seed + 3, v) < 0.5 ? label : unit(seed + 4, v));
+        else d[label] = 1.0f;
+        break;
+      }
+    }
+  });
+  if (c.mask) {
+    h->mask.resize(n);
+    parallel(n, [&](int64_t v) { h->mask[v] = unit(seed + 5, v) < 0.1 ? 0 : 1; });
+  } else {
+    h->mask.clear();
+  }
+  h->t = Tensors{h->x.data(), c.B, c.V, c.C, h->tgt.data(), c.tk, c.mask ? h->mask.data() : nullptr};
+}
+
+Options options_of(const Case& c) {
+  Options o;
+  o.loss = c.loss;
+  o.activation = c.act;
+  o.reduction = Reduction::Mean;
+  o.include_background = c.loss != Loss::SensitivitySpecificity;
+  o.has_ignore = c.ignore;
+  o.ignore_index = c.tk == TargetKind::U8 ? 255 : c.tk == TargetKind::U16 ? 65535 : -1;
+  return o;
+}
+
+struct Result {
+  double loss = 0;
+  std::vector<float> grad;
+  Status status;
+};
+
+// Loss and gradient with one backend: 0 = CPU, 1 = GPU from host memory,
+// 2 = GPU on device-resident copies.
+Result run(const Options& o, const Host& h, int how) {
+  Result r;
+  const StatsLayout L = stats_layout(o, h.t.C);
+  std::vector<double> stats(h.t.B * L.stride());
+  const int64_t n = h.t.B * h.t.V * h.t.C;
+  r.grad.assign(n, std::nanf(""));
+  const double scale = 1.0;
+  if (how == 0) {
+    r.status = cpu::reduce(o, h.t, stats.data());
+    if (!r.status.ok()) return r;
+    Finalized f = finalize(o, h.t.C, stats.data(), h.t.B, 0, h.t.B, &scale, false);
+    cpu::gradient(o, h.t, f.coef.data(), r.grad.data());
+    r.loss = f.loss;
+    return r;
+  }
+  if (how == 1) {
+    r.status = gpu::reduce(o, h.t, stats.data());
+    if (!r.status.ok()) return r;
+    Finalized f = finalize(o, h.t.C, stats.data(), h.t.B, 0, h.t.B, &scale, false);
+    r.status = gpu::gradient(o, h.t, f.coef.data(), r.grad.data());
+    r.loss = f.loss;
+    return r;
+  }
+  // device-resident
+  void *dx = nullptr, *dt = nullptr, *dm = nullptr, *dg = nullptr;
+  auto fail = [&](Status s) {
+    r.status = s;
+    for (void* p : {dx, dt, dm, dg})
+      if (p) gpu::device_free(p);
+    return r;
+  };
+  Status s = gpu::device_alloc(h.x.size() * 4, &dx);
+  if (s.ok()) s = gpu::device_alloc(h.tgt.size(), &dt);
+  if (s.ok() && !h.mask.empty()) s = gpu::device_alloc(h.mask.size(), &dm);
+  if (s.ok()) s = gpu::device_alloc(n * 4, &dg);
+  if (s.ok()) s = gpu::copy_to_device(dx, h.x.data(), h.x.size() * 4);
+  if (s.ok()) s = gpu::copy_to_device(dt, h.tgt.data(), h.tgt.size());
+  if (s.ok() && dm) s = gpu::copy_to_device(dm, h.mask.data(), h.mask.size());
+  if (!s.ok()) return fail(s);
+  Tensors d = h.t;
+  d.x = static_cast<const float*>(dx);
+  d.target = dt;
+  d.mask = static_cast<const uint8_t*>(dm);
+  s = gpu::reduce_device(o, d, stats.data());
+  if (!s.ok()) return fail(s);
+  Finalized f = finalize(o, h.t.C, stats.data(), h.t.B, 0, h.t.B, &scale, false);
+  s = gpu::gradient_device(o, d, f.coef.data(), static_cast<float*>(dg));
+  if (s.ok()) s = gpu::copy_to_host(r.grad.data(), dg, n * 4);
+  r.loss = f.loss;
+  fail(s);
+  return r;
+}
+
+// ||a - b|| / ||b|| over the gradient, and whether every element is finite.
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b, bool* finite) {
+  double num = 0, den = 0;
+  bool fin = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    fin &= std::isfinite(a[i]);
+    num += d * d;
+    den += double(b[i]) * b[i];
+  }
+  *finite = fin;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+struct Json {
+  std::string s = "{";
+  bool first = true;
+  void field(const std::string& k, const std::string& raw) {
+    s += (first ? "" : ",") + std::string("\n  \"") + k + "\": " + raw;
+    first = false;
+  }
+};
+
+std::string quote(const std::string& v) { return "\"" + v + "\""; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false, huge = true;
+  std::string json_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--no-huge") huge = false;
+    else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--no-huge] [--json FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (quick) huge = false;
+  const BackendInfo info = gpu::info();
+  std::printf("segloss GPU check: backend %s, device %s\n", info.name.c_str(),
+              info.available ? info.device.c_str() : ("unavailable: " + info.reason).c_str());
+  if (!info.available) return 1;
+  Json out;
+  out.field("backend", quote(info.name));
+  out.field("device", quote(info.device));
+  out.field("cpu_threads", std::to_string(ThreadPool::instance().threads()));
+
+  // ------------------------------------------------------------ correctness
+  std::vector<Case> cases;
+  const std::vector<std::pair<int64_t, int64_t>> shapes =
+      quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}}
+            : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 65536 + 3}, {1, 1 << 22}, {4, 96 * 96 * 96}};
+  for (int l = 0; l < 4; ++l)
+    for (const auto& bv : shapes)
+      for (int64_t C : {1, 2, 3, 8})
+        for (int a = 0; a < 3; ++a) {
+          if (a == 1 && C == 1) continue;
+          for (TargetKind tk : {TargetKind::U8, TargetKind::I32, TargetKind::Dense}) {
+            const bool variant = (C + a + int(tk)) % 3 == 0;
+            cases.push_back({Loss(l), bv.first, bv.second, C, Activation(a), tk, variant,
+                             variant && tk != TargetKind::Dense});
+          }
+        }
+  int failures = 0;
+  double worst_loss = 0, worst_grad = 0;
+  const double t0 = now_ms();
+  Host h;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    make_inputs(c, 1000 + i, &h);
+    const Options o = options_of(c);
+    const Result ref = run(o, h, 0);
+    for (int how = 1; how <= 2; ++how) {
+      const Result g = run(o, h, how);
+      bool finite = true;
+      const double dl = std::fabs(g.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-3);
+      const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
+      worst_loss = std::max(worst_loss, dl);
+      worst_grad = std::max(worst_grad, dg);
+      if (!g.status.ok() || !(dl <= 1e-9) || !(dg <= 1e-6) || !finite) {
+        ++failures;
+        std::printf("MISMATCH %s (%s): loss %.17g vs cpu %.17g, gradient rel L2 %.3g%s %s\n", describe(c).c_str(),
+                    how == 1 ? "host data" : "device data", g.loss, ref.loss, dg, finite ? "" : " (non-finite)",
+                    g.status.message.c_str());
+      }
+    }
+  }
+  std::printf("correctness: %zu cases x {host data, device data} against the CPU backend in %.1f s: %d mismatches; "
+              "worst loss rel %.2e, worst gradient rel L2 %.2e\n",
+              cases.size(), (now_ms() - t0) / 1000, failures, worst_loss, worst_grad);
+  out.field("cases", std::to_string(cases.size()));
+  out.field("mismatches", std::to_string(failures));
+  out.field("worst_loss_rel", std::to_string(worst_loss));
+  out.field("worst_gradient_rel_l2", std::to_string(worst_grad));
+
+  // Bit identity run to run, and bad input found on the device.
+  {
+    Case c{Loss::GeneralizedDice, 2, quick ? 20000 : 3000000, 3, Activation::Softmax, TargetKind::U8, true, true};
+    make_inputs(c, 7, &h);
+    const Options o = options_of(c);
+    const Result a = run(o, h, 2), b = run(o, h, 2);
+    const bool same = a.loss == b.loss && std::memcmp(a.grad.data(), b.grad.data(), a.grad.size() * 4) == 0;
+    std::printf("determinism: two device runs %s\n", same ? "bit-identical" : "DIFFER");
+    failures += !same;
+    h.tgt[h.tgt.size() - 5] = 9;
+    const Result bad = run(o, h, 2), bad_cpu = run(o, h, 0);
+    const bool ok = !bad.status.ok() && bad.status.message == bad_cpu.status.message;
+    std::printf("bad input: %s\n", ok ? ("same error as the CPU: " + bad.status.message).c_str()
+                                      : ("DIFFERS: " + bad.status.message + " vs " + bad_cpu.status.message).c_str());
+    failures += !ok;
+  }
+
+  // A volume of more than 2^31 elements (64-bit indexing).
+  if (huge) {
+    Case c{Loss::GeneralizedDice, 1, (int64_t(1) << 30) + 12345, 2, Activation::Softmax, TargetKind::U8, false, false};
+    const double th = now_ms();
+    make_inputs(c, 99, &h);
+    const Options o = options_of(c);
+    const Result ref = run(o, h, 0);
+    for (int how = 1; how <= 2; ++how) {
+      const Result g = run(o, h, how);
+      bool finite = true;
+      const double dl = std::fabs(g.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-3);
+      const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
+      const bool ok = g.status.ok() && dl <= 1e-9 && dg <= 1e-6 && finite;
+      failures += !ok;
+      std::printf("2^31+ elements (%s, %lld elements, %s): loss rel %.2e, gradient rel L2 %.2e %s%s\n",
+                  describe(c).c_str(), (long long)(c.B * c.V * c.C), how == 1 ? "host data" : "device data", dl, dg,
+                  ok ? "ok" : "MISMATCH ", g.status.message.c_str());
+    }
+    std::printf("  (%.1f s)\n", (now_ms() - th) / 1000);
+    h = Host();
+  }
+  out.field("failures", std::to_string(failures));
+
+  // ---------------------------------------------------------------- timing
+  // Device-to-device copy bandwidth (bytes read + written per second).
+  const int64_t copy_bytes = quick ? (int64_t(64) << 20) : (int64_t(2) << 30);
+  double copy_gbs = 0;
+  {
+    void *a = nullptr, *b = nullptr;
+    gpu::device_alloc(copy_bytes, &a);
+    gpu::device_alloc(copy_bytes, &b);
+    std::vector<double> ms;
+    for (int r = 0; r < 12; ++r) {
+      cudaDeviceSynchronize();
+      const double s = now_ms();
+      cudaMemcpy(b, a, copy_bytes, cudaMemcpyDeviceToDevice);
+      cudaDeviceSynchronize();
+      if (r >= 2) ms.push_back(now_ms() - s);
+    }
+    std::sort(ms.begin(), ms.end());
+    copy_gbs = 2.0 * copy_bytes / (ms[ms.size() / 2] * 1e6);
+    gpu::device_free(a);
+    gpu::device_free(b);
+    std::printf("device-to-device copy of %lld MiB: %.0f GB/s (read + write)\n", (long long)(copy_bytes >> 20), copy_gbs);
+  }
+  out.field("copy_gbs", std::to_string(copy_gbs));
+
+  std::printf("\n| loss | volume | C | loss + gradient (ms, median) | GB moved | GB/s | %% of copy |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  std::string rows = "[";
+  const std::vector<int64_t> sides = quick ? std::vector<int64_t>{32, 48} : std::vector<int64_t>{256, 512};
+  for (int64_t side : sides)
+    for (int64_t C : {2, 8}) {
+      Case c{Loss::GeneralizedDice, 1, side * side * side, C, Activation::Softmax, TargetKind::U8, false, false};
+      make_inputs(c, 5, &h);
+      const int64_t n = c.V * C;
+      void *dx = nullptr, *dt = nullptr, *dg = nullptr;
+      gpu::device_alloc(n * 4, &dx);
+      gpu::device_alloc(c.V, &dt);
+      gpu::device_alloc(n * 4, &dg);
+      gpu::copy_to_device(dx, h.x.data(), n * 4);
+      gpu::copy_to_device(dt, h.tgt.data(), c.V);
+      Tensors d = h.t;
+      d.x = static_cast<const float*>(dx);
+      d.target = dt;
+      for (int l = 0; l < 4; ++l) {
+        Options o = options_of(c);
+        o.loss = Loss(l);
+        o.include_background = o.loss != Loss::SensitivitySpecificity;
+        const StatsLayout L = stats_layout(o, C);
+        std::vector<double> stats(L.stride());
+        std::vector<double> ms;
+        const double scale = 1;
+        for (int r = 0; r < (quick ? 3 : 12); ++r) {
+          const double s = now_ms();
+          gpu::reduce_device(o, d, stats.data());
+          Finalized f = finalize(o, C, stats.data(), 1, 0, 1, &scale, false);
+          gpu::gradient_device(o, d, f.coef.data(), static_cast<float*>(dg));
+          if (r >= 2 || quick) ms.push_back(now_ms() - s);
+        }
+        std::sort(ms.begin(), ms.end());
+        const double med = ms[ms.size() / 2];
+        // reduce reads x and labels; gradient reads x (GDL 'softmax' does) and labels, writes the gradient
+        const double gb = (double(n) * 4 + c.V + double(n) * 4 + c.V + double(n) * 4) / 1e9;
+        const double gbs = gb / (med / 1e3);
+        std::printf("| %s | %lld^3 | %lld | %.3f | %.3f | %.0f | %.0f%% |\n", kLossNames[l], (long long)side,
+                    (long long)C, med, gb, gbs, 100 * gbs / copy_gbs);
+        char row[300];
+        std::snprintf(row, sizeof row, "%s{\"loss\": \"%s\", \"side\": %lld, \"C\": %lld, \"ms\": %.4f, \"gb\": %.4f, \"gbs\": %.1f}",
+                      rows.size() > 1 ? ", " : "", kLossNames[l], (long long)side, (long long)C, med, gb, gbs);
+        rows += row;
+      }
+      gpu::device_free(dx);
+      gpu::device_free(dt);
+      gpu::device_free(dg);
+    }
+  rows += "]";
+  out.field("timings", rows);
+
+  // Host data: staged CUDA vs the CPU backend, for 'auto''s crossover.
+  std::printf("\nhost typed arrays, GDL softmax C=2 u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
+              ThreadPool::instance().threads());
+  std::printf("| elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|\n");
+  std::string cross = "[";
+  for (int64_t e = quick ? 12 : 16; e <= (quick ? 16 : 27); e += quick ? 2 : 1) {
+    Case c{Loss::GeneralizedDice, 1, (int64_t(1) << e) / 2, 2, Activation::Softmax, TargetKind::U8, false, false};
+    make_inputs(c, 11, &h);
+    const Options o = options_of(c);
+    double best[2] = {1e30, 1e30};
+    for (int r = 0; r < 5; ++r)
+      for (int how = 0; how < 2; ++how) {
+        const double s = now_ms();
+        run(o, h, how);
+        best[how] = std::min(best[how], now_ms() - s);
+      }
+    std::printf("| 2^%lld | %.3f | %.3f | %s |\n", (long long)e, best[0], best[1], best[1] < best[0] ? "CUDA" : "CPU");
+    char row[200];
+    std::snprintf(row, sizeof row, "%s{\"log2_elements\": %lld, \"cpu_ms\": %.4f, \"cuda_ms\": %.4f}",
+                  cross.size() > 1 ? ", " : "", (long long)e, best[0], best[1]);
+    cross += row;
+  }
+  cross += "]";
+  out.field("host_crossover", cross);
+  out.s += "\n}\n";
+  if (!json_path.empty()) {
+    FILE* f = std::fopen(json_path.c_str(), "w");
+    if (f) {
+      std::fputs(out.s.c_str(), f);
+      std::fclose(f);
+    }
+  }
+  std::printf("\n%s\n", failures ? "GPU CHECK FAILED" : "GPU check passed");
+  return failures ? 1 : 0;
+}

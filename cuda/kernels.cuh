@@ -1,0 +1,258 @@
+// The two kernels every loss shares, parameterised by the loss's per-voxel
+// math (native/core/voxel_math.h, the same functions the CPU loops call):
+//
+//   reduce_kernel:   one block per chunk of kChunk voxels (chunks never span
+//                    two samples); each thread accumulates its voxels' shares
+//                    in float64 registers, the block sums them with warp
+//                    shuffles and one shared-memory step, and writes the
+//                    chunk's partial statistics (plus a bad-input count).
+//   combine_kernel:  (cuda/backend.cu) one block per sample sums its chunks' partials, each
+//                    thread a fixed strided subset in order, then the same
+//                    fixed tree. No float atomics anywhere: the same input
+//                    gives bit-identical statistics run after run.
+//   gradient_kernel: one elementwise pass from the finalised coefficients.
+//
+// Loads: with two or fewer channels and 16-byte-aligned tensors, a thread
+// takes four consecutive voxels per step with one 16-byte load of
+// predictions per channel pair, their sparse labels as one 4-byte (u8),
+// 8-byte (u16) or 16-byte (i32, f32) load, and writes the gradient the same
+// way. Indices are 64-bit throughout (volumes over 2^31 elements).
+#pragma once
+
+#include <cstdint>
+
+#include "../native/core/voxel_math.h"
+#include "simt.h"
+
+namespace segloss {
+namespace SEGLOSS_CUDA_NS {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kVec = 4;    // voxels per thread per step
+constexpr int kSteps = 8;  // steps per thread per chunk
+constexpr int64_t kChunk = int64_t(kThreads) * kVec * kSteps;
+// Classes the kernels hold per thread (their per-voxel arrays and float64
+// accumulators). More classes run on the CPU.
+constexpr int kMaxClasses = 16;
+
+// One call's tensors on the device. Voxel v (of the whole call) is element
+// v - first of these arrays: a staged piece holds voxels [first, ...).
+struct View {
+  const float* x = nullptr;
+  const void* target = nullptr;
+  const uint8_t* mask = nullptr;
+  int64_t first = 0;
+  int64_t V = 0;           // voxels per sample
+  int64_t per_sample = 0;  // chunks per sample
+  bool vec = false;        // 16-byte loads allowed: aligned arrays, V and first multiples of kVec
+};
+
+inline int64_t chunks_per_sample(int64_t V) { return (V + kChunk - 1) / kChunk; }
+
+// What one launch covers: chunks [chunk0, chunk0 + chunks) of the call.
+struct Launch {
+  vm::Ctx ctx;
+  TargetKind target_kind;
+  View view;
+  int64_t chunk0 = 0, chunks = 0;
+  int stride = 0;             // statistics per sample: 1 + K F
+  double* partial = nullptr;  // reduce: [all chunks][stride + 1], the last field counts bad voxels
+  const double* coef = nullptr;  // gradient: [B][K][NCOEF]
+  float* grad = nullptr;         // gradient: element (v - first) C + ch
+  cudaStream_t stream = nullptr;
+};
+
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sums acc[0..n) over the block; thread f < n writes the total of field f to
+// out[f]. Every thread of the block must call it (it has barriers).
+template <int NA>
+__device__ __forceinline__ void block_sum(const double* acc, int n, double* out) {
+  __shared__ double warp_sums[kWarps][NA];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int f = 0; f < n; ++f) {
+    const double s = warp_sum(acc[f]);
+    if (lane == 0) warp_sums[warp][f] = s;
+  }
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < n) {
+    double s = 0;
+    for (int w = 0; w < kWarps; ++w) s += warp_sums[w][threadIdx.x];
+    out[threadIdx.x] = s;
+  }
+  __syncthreads();  // warp_sums may be reused by the caller
+}
+
+// Voxels [begin, end) of the chunk this block owns.
+struct ChunkRange {
+  int64_t sample, begin, end;
+};
+__device__ __forceinline__ ChunkRange chunk_range(const View& t, int64_t chunk) {
+  ChunkRange r;
+  r.sample = chunk / t.per_sample;
+  r.begin = r.sample * t.V + (chunk % t.per_sample) * kChunk;
+  const int64_t limit = (r.sample + 1) * t.V;
+  r.end = r.begin + kChunk < limit ? r.begin + kChunk : limit;
+  return r;
+}
+
+// The raw values of four consecutive voxels (element index e, a multiple of
+// four) with 16-byte loads: S channels of predictions, the targets, the mask.
+template <int S, TargetKind TK>
+struct Quad {
+  float x[kVec * S];
+  typename std::conditional<TK == TargetKind::U8, uint8_t,
+           typename std::conditional<TK == TargetKind::U16, uint16_t,
+           typename std::conditional<TK == TargetKind::I32, int32_t, float>::type>::type>::type
+      target[TK == TargetKind::Dense ? kVec * S : kVec];
+  uint8_t mask[kVec];
+
+  __device__ __forceinline__ void load_x(const float* x0, int64_t e) {
+    const float4* p = reinterpret_cast<const float4*>(x0 + e * S);
+    SEGLOSS_VECTOR_ACCESS(p, 16);
+    for (int q = 0; q < S; ++q) {
+      const float4 v = p[q];
+      x[4 * q] = v.x, x[4 * q + 1] = v.y, x[4 * q + 2] = v.z, x[4 * q + 3] = v.w;
+    }
+  }
+  __device__ __forceinline__ void load(const View& t, int64_t e, bool reads_x) {
+    if (reads_x) load_x(t.x, e);
+    if constexpr (TK == TargetKind::U8) {
+      SEGLOSS_VECTOR_ACCESS(static_cast<const uint8_t*>(t.target) + e, 4);
+      const uchar4 v = *reinterpret_cast<const uchar4*>(static_cast<const uint8_t*>(t.target) + e);
+      target[0] = v.x, target[1] = v.y, target[2] = v.z, target[3] = v.w;
+    } else if constexpr (TK == TargetKind::U16) {
+      SEGLOSS_VECTOR_ACCESS(static_cast<const uint16_t*>(t.target) + e, 8);
+      const ushort4 v = *reinterpret_cast<const ushort4*>(static_cast<const uint16_t*>(t.target) + e);
+      target[0] = v.x, target[1] = v.y, target[2] = v.z, target[3] = v.w;
+    } else {
+      // 4-byte elements: i32 / f32 labels (one load), dense targets (S loads)
+      const int n = TK == TargetKind::Dense ? S : 1;
+      const int4* p = reinterpret_cast<const int4*>(static_cast<const float*>(t.target) + e * n);
+      SEGLOSS_VECTOR_ACCESS(p, 16);
+      for (int q = 0; q < n; ++q) {
+        const int4 v = p[q];
+        static_assert(sizeof(target[0]) == 4, "4-byte targets");
+        memcpy(&target[4 * q], &v, sizeof v);
+      }
+    }
+    if (t.mask) {
+      SEGLOSS_VECTOR_ACCESS(t.mask + e, 4);
+      const uchar4 m = *reinterpret_cast<const uchar4*>(t.mask + e);
+      mask[0] = m.x, mask[1] = m.y, mask[2] = m.z, mask[3] = m.w;
+    } else {
+      mask[0] = mask[1] = mask[2] = mask[3] = 1;
+    }
+  }
+};
+
+template <class Math, int S, TargetKind TK>
+__global__ void reduce_kernel(Launch a) {
+  constexpr int KC = S == 0 ? 0 : 2;
+  constexpr int KM = S == 0 ? kMaxClasses : 2;
+  constexpr int NA = 2 + KM * Math::F;  // N, the class sums, the bad count
+  const vm::Ctx& c = a.ctx;
+  const View& t = a.view;
+  const int64_t chunk = a.chunk0 + blockIdx.x;
+  const ChunkRange cr = chunk_range(t, chunk);
+  const int na = a.stride + 1;
+  double acc[NA];
+  for (int f = 0; f < NA; ++f) acc[f] = 0;
+  double p[KM], r[KM], xd[KM];
+  bool ok = true;
+  for (int s = 0; s < kSteps; ++s) {
+    const int64_t v0 = cr.begin + (int64_t(s) * kThreads + threadIdx.x) * kVec;
+    if (v0 >= cr.end) break;
+    const int64_t e0 = v0 - t.first;
+    if (S != 0 && t.vec && v0 + kVec <= cr.end) {
+      Quad<(S == 0 ? 1 : S), TK> q;
+      q.load(t, e0, true);
+      for (int j = 0; j < kVec; ++j)
+        ok &= vm::reduce_voxel<Math, KC, TK>(c, q.x + j * S, q.target, j, !q.mask[j], p, r, xd, acc);
+    } else {
+      const int64_t e1 = (v0 + kVec <= cr.end ? v0 + kVec : cr.end) - t.first;
+      for (int64_t e = e0; e < e1; ++e)
+        ok &= vm::reduce_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], p, r, xd, acc);
+    }
+  }
+  acc[na - 1] = ok ? 0.0 : 1.0;
+  block_sum<NA>(acc, na, a.partial + chunk * na);
+}
+
+template <class Math, int S, TargetKind TK>
+__global__ void gradient_kernel(Launch a) {
+  constexpr int KC = S == 0 ? 0 : 2;
+  constexpr int KM = S == 0 ? kMaxClasses : 2;
+  const vm::Ctx& c = a.ctx;
+  const View& t = a.view;
+  const int64_t chunk = a.chunk0 + blockIdx.x;
+  const ChunkRange cr = chunk_range(t, chunk);
+  // The sample's coefficients, once per block.
+  __shared__ double k[kMaxClasses * 3];
+  const int nk = c.K * Math::NCOEF;
+  for (int i = threadIdx.x; i < nk; i += kThreads) k[i] = a.coef[cr.sample * nk + i];
+  __syncthreads();
+  const bool reads_x = Math::gradient_reads_prediction(c.act);
+  double p[KM], r[KM], g[KM], dx[KM];
+  for (int s = 0; s < kSteps; ++s) {
+    const int64_t v0 = cr.begin + (int64_t(s) * kThreads + threadIdx.x) * kVec;
+    if (v0 >= cr.end) break;
+    const int64_t e0 = v0 - t.first;
+    if (S != 0 && t.vec && v0 + kVec <= cr.end) {
+      Quad<(S == 0 ? 1 : S), TK> q;
+      q.load(t, e0, reads_x);
+      float out[kVec * (S == 0 ? 1 : S)];
+      for (int j = 0; j < kVec; ++j)
+        vm::gradient_voxel<Math, KC, TK>(c, q.x + j * S, q.target, j, !q.mask[j], reads_x, k, p, r, g, dx,
+                                         out + j * S);
+      float4* dst = reinterpret_cast<float4*>(a.grad + e0 * S);
+      SEGLOSS_VECTOR_ACCESS(dst, 16);
+      for (int h = 0; h < S; ++h) dst[h] = float4{out[4 * h], out[4 * h + 1], out[4 * h + 2], out[4 * h + 3]};
+    } else {
+      const int64_t e1 = (v0 + kVec <= cr.end ? v0 + kVec : cr.end) - t.first;
+      for (int64_t e = e0; e < e1; ++e)
+        vm::gradient_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], reads_x, k, p, r, g,
+                                         dx, a.grad + e * c.C);
+    }
+  }
+}
+
+// Launches the kernel of the call's layout and target kind.
+template <class Math, int S>
+cudaError_t launch_layout(const Launch& a, bool reduce) {
+  switch (a.target_kind) {
+#define SEGLOSS_KIND(K)                                                                               \
+  case TargetKind::K:                                                                                 \
+    return reduce ? launch(reduce_kernel<Math, S, TargetKind::K>, unsigned(a.chunks), kThreads, a.stream, a) \
+                  : launch(gradient_kernel<Math, S, TargetKind::K>, unsigned(a.chunks), kThreads, a.stream, a);
+    SEGLOSS_KIND(U8)
+    SEGLOSS_KIND(U16)
+    SEGLOSS_KIND(I32)
+    SEGLOSS_KIND(F32Sparse)
+    SEGLOSS_KIND(Dense)
+#undef SEGLOSS_KIND
+  }
+  return cudaErrorInvalidValue;
+}
+
+// The reduce (reduce = true) or gradient kernel of Math for a's chunks.
+template <class Math>
+cudaError_t launch_pass(const Launch& a, bool reduce) {
+  if (a.ctx.C == 1) return launch_layout<Math, 1>(a, reduce);
+  if (a.ctx.C == 2) return launch_layout<Math, 2>(a, reduce);
+  return launch_layout<Math, 0>(a, reduce);
+}
+
+// One per loss, in cuda/<loss>.cu.
+cudaError_t pass_generalized_dice(const Launch& a, bool reduce);
+cudaError_t pass_dice(const Launch& a, bool reduce);
+cudaError_t pass_sensitivity_specificity(const Launch& a, bool reduce);
+cudaError_t pass_weighted_cross_entropy(const Launch& a, bool reduce);
+
+}  // namespace SEGLOSS_CUDA_NS
+}  // namespace segloss

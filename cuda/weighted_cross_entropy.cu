@@ -1,0 +1,14 @@
+// Weighted cross-entropy on CUDA (and on the CPU through the SIMT emulation): the reduce and
+// gradient kernels of cuda/kernels.cuh with the per-voxel math of
+// vm::WeightedCrossEntropyMath (native/core/voxel_math.h), the same functions the CPU loops
+// run; the loss value and gradient coefficients come from core/finalize.cc.
+// Formula: LOSSES.md section 2, "Weighted cross-entropy"; Sudre et al. 2017.
+#include "kernels.cuh"
+
+namespace segloss {
+namespace SEGLOSS_CUDA_NS {
+
+cudaError_t pass_weighted_cross_entropy(const Launch& a, bool reduce) { return launch_pass<vm::WeightedCrossEntropyMath>(a, reduce); }
+
+}  // namespace SEGLOSS_CUDA_NS
+}  // namespace segloss

@@ -1,0 +1,100 @@
+/**
+ * The CUDA kernels (cuda/*.cu), compiled as C++ over the SIMT emulation
+ * (cuda/simt.h) and run on the CPU: blocks in sequence, every CUDA thread a
+ * fiber, __syncthreads and warp shuffles real barriers. The same host code
+ * as on a GPU stages the tensors through pinned buffers, here in pieces of
+ * one chunk so that the pipeline runs over many pieces.
+ *
+ * Oracles: the float64 reference on the whole matrix of kernel tests
+ * (kernel_suites.ts) plus shapes that span several chunks (8192 voxels each)
+ * on the vector-load path (V a multiple of 4) and the scalar path; run-to-run
+ * bit identity; the CPU backend's bad-input messages.
+ *
+ * Tolerances: test/tolerances.ts (nativeLoss, nativeLosses, nativeGradient).
+ */
+import * as api from '../lib';
+import {runLossEmulated} from '../lib/api';
+import type {AnyLossArgs, LossName} from '../lib/types';
+import {Config, LOSSES, REDUCTIONS, Runner, compare, defineReferenceSuites, makeInputs} from './kernel_suites';
+import {errorClass, expectBitIdentical, thrown} from './tolerances';
+
+const runEmulated: Runner = (name, a) => runLossEmulated(name, a);
+
+// 2 x 16384 voxels: two full chunks per sample, vector loads; 2 x 9 x 37 x 29
+// (9657 voxels, odd): a full chunk and a partial one per sample, scalar loads.
+defineReferenceSuites('cuda-emulated', runEmulated, [
+  ['2 chunks per sample, vector path [2,64,32,8,C]', (C) => [2, 64, 32, 8, C]],
+  ['a partial chunk, scalar path [2,9,37,29,C]', (C) => [2, 9, 37, 29, C]],
+]);
+
+const CFG: Config[] = [
+  {C: 1, activation: 'sigmoid', target: 'Uint8'},
+  {C: 2, activation: 'softmax', target: 'Uint16'},
+  {C: 5, activation: 'softmax', target: 'Int32'},
+  {C: 2, activation: 'none', target: 'dense-soft'},
+];
+
+describe('cuda-emulated: the same input gives bit-identical results', () => {
+  it.each(LOSSES)('%s', (name) => {
+    for (const cfg of CFG) {
+      const shape = [2, 40, 50, 10, cfg.C];
+      const {prediction, target} = makeInputs(cfg, shape, `${name} determinism`);
+      const args: AnyLossArgs = {prediction, target, shape, activation: cfg.activation, reduction: 'none'};
+      const a = runEmulated(name, args), b = runEmulated(name, args);
+      expectBitIdentical(a.losses, b.losses, 'losses');
+      expectBitIdentical(a.gradient, b.gradient, 'gradient');
+    }
+  });
+});
+
+describe('cuda-emulated: a 16 x 17 x 13 volume in 16 classes with a mask and ignoreIndex', () => {
+  it.each(LOSSES)('%s', (name) => {
+    const cfg: Config = {C: 16, activation: 'softmax', target: 'Uint8'};
+    const shape = [2, 16, 17, 13, 16];
+    const {prediction, target} = makeInputs(cfg, shape, `${name} 16 classes`);
+    const mask = new Uint8Array(target.length).map((_, i) => (i % 7 === 3 ? 0 : 1));
+    for (let i = 0; i < target.length; i += 11) target[i] = 255;
+    compare(runEmulated, name, {prediction, target, shape, activation: 'softmax', mask, ignoreIndex: 255,
+                                reduction: REDUCTIONS[4].reduction, gradScale: REDUCTIONS[4].gradScale(2)});
+  });
+});
+
+describe('cuda-emulated: bad input is reported as the CPU backend reports it', () => {
+  const cases: Array<[string, () => AnyLossArgs]> = [
+    ['a label out of range in the second chunk', () => {
+      const shape = [1, 20000, 2];
+      const {prediction, target} = makeInputs({C: 2, activation: 'softmax', target: 'Uint8'}, shape, 'bad label');
+      target[12345] = 7;
+      return {prediction, target, shape, activation: 'softmax'};
+    }],
+    ['a NaN logit in sample 2', () => {
+      const shape = [2, 9000, 3];
+      const {prediction, target} = makeInputs({C: 3, activation: 'softmax', target: 'Int32'}, shape, 'bad logit');
+      prediction[3 * 9000 + 3 * 17 + 2] = Number.NaN;
+      return {prediction, target, shape, activation: 'softmax'};
+    }],
+    ['a probability above 1 with activation none', () => {
+      const shape = [1, 100, 1];
+      const {prediction, target} = makeInputs({C: 1, activation: 'none', target: 'Uint8'}, shape, 'bad p');
+      prediction[99] = 1.5;
+      return {prediction, target, shape};
+    }],
+  ];
+  it.each(cases)('%s', (_, make) => {
+    for (const name of LOSSES) {
+      const args = make();
+      const cpu = thrown(() => (api[name] as (a: AnyLossArgs) => unknown)(args));
+      const emu = thrown(() => runEmulated(name as LossName, args));
+      expect(errorClass(emu)).toBe('RangeError');
+      expect(emu.message).toBe(cpu.message);
+    }
+  });
+});
+
+test('cuda-emulated: more than 16 classes is refused with the reason', () => {
+  const shape = [1, 10, 17];
+  const {prediction, target} = makeInputs({C: 17, activation: 'softmax', target: 'Uint8'}, shape, '17 classes');
+  const e = thrown(() => runEmulated('generalizedDice', {prediction, target, shape, activation: 'softmax'}));
+  expect(e.message).toBe("Expected a usable CUDA device for device but received 'cuda': the CUDA kernels hold at " +
+                         'most 16 classes per voxel and the input has C = 17');
+});
