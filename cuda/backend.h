@@ -36,7 +36,7 @@ namespace segloss {
 namespace simt {
 SEGLOSS_GPU_BACKEND_API
 }
-#if defined(SEGLOSS_HAVE_CUDA)
+#if defined(SEGLOSS_HAVE_CUDA) || defined(__CUDACC__)
 namespace cuda {
 SEGLOSS_GPU_BACKEND_API
 }
