@@ -10,6 +10,7 @@
 //
 // One call runs on the device at a time (a mutex): the slots and the pool
 // are shared by every call.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -254,6 +255,67 @@ Status finish_reduce(const Options& o, const Tensors& host, const Launch& a, int
   return Status();
 }
 
+// How one call's pieces sit in a slot's pinned and device buffers:
+// [x | target | mask | gradient], each sized for a whole piece.
+struct Staging {
+  const Tensors& t;
+  bool with_x;
+  size_t x_bytes, t_bytes, m_bytes, g_bytes;
+  Staging(const Tensors& tensors, bool x, bool grad) : t(tensors), with_x(x) {
+    const size_t piece_voxels = kPieceChunks * kChunk;
+    x_bytes = x ? 4 * t.C * piece_voxels : 0;
+    t_bytes = target_bytes(t) * piece_voxels;
+    m_bytes = t.mask ? piece_voxels : 0;
+    g_bytes = grad ? 4 * t.C * piece_voxels : 0;
+  }
+  size_t bytes() const { return x_bytes + t_bytes + m_bytes + g_bytes; }
+  void* grad_of(void* base) const { return static_cast<char*>(base) + x_bytes + t_bytes + m_bytes; }
+
+  // Both slots' buffers large enough for a piece.
+  cudaError_t reserve(Slots& sl) const {
+    for (Slot& s : sl.s) {
+      cudaError_t e = sl.pinned(s, bytes());
+      if (e == cudaSuccess && s.dev.bytes < bytes()) {
+        s.dev.reset();
+        e = s.dev.get(bytes());
+      }
+      if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+  }
+
+  // Piece p's inputs into slot s's pinned buffer (once its previous copy to
+  // the device is done), then onto the device on s's stream; points a's view
+  // and chunk range at them.
+  Status stage(Slot& s, const Piece& p, Launch* a) const {
+    const int64_t n = p.end - p.begin, tb = target_bytes(t);
+    SEGLOSS_CUDA_TRY(cudaEventSynchronize(s.copied));
+    char* pin = static_cast<char*>(s.pinned);
+    char* dev = s.dev.as<char>();
+    const size_t parts[3][2] = {{0, with_x ? size_t(4 * t.C * n) : 0},
+                                {x_bytes, size_t(tb * n)},
+                                {x_bytes + t_bytes, t.mask ? size_t(n) : 0}};
+    const char* src[3] = {reinterpret_cast<const char*>(t.x + p.begin * t.C),
+                          static_cast<const char*>(t.target) + p.begin * tb,
+                          t.mask ? reinterpret_cast<const char*>(t.mask) + p.begin : nullptr};
+    for (int k = 0; k < 3; ++k) {
+      if (parts[k][1] == 0) continue;
+      std::memcpy(pin + parts[k][0], src[k], parts[k][1]);
+      SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev + parts[k][0], pin + parts[k][0], parts[k][1], cudaMemcpyHostToDevice, s.stream));
+    }
+    SEGLOSS_CUDA_TRY(cudaEventRecord(s.copied, s.stream));
+    a->view.x = with_x ? reinterpret_cast<const float*>(dev) : nullptr;
+    a->view.target = dev + x_bytes;
+    a->view.mask = t.mask ? reinterpret_cast<const uint8_t*>(dev + x_bytes + t_bytes) : nullptr;
+    a->view.first = p.begin;
+    a->view.vec = t.V % kVec == 0;  // pieces start at chunk starts; buffers are 256-byte aligned
+    a->chunk0 = p.c0;
+    a->chunks = p.c1 - p.c0;
+    a->stream = s.stream;
+    return Status();
+  }
+};
+
 }  // namespace
 
 BackendInfo info() {
@@ -306,42 +368,13 @@ Status reduce(const Options& o, const Tensors& t, double* stats) {
   Scoped partial;
   SEGLOSS_CUDA_TRY(partial.get(sizeof(double) * count * (a.stride + 1)));
   a.partial = partial.as<double>();
-  const int64_t C = t.C, tb = target_bytes(t);
-  const int64_t piece_voxels = kPieceChunks * kChunk;
-  const size_t x_bytes = 4 * C * piece_voxels, t_bytes = tb * piece_voxels, m_bytes = t.mask ? piece_voxels : 0;
-  const size_t bytes = x_bytes + t_bytes + m_bytes;
-  for (Slot& s : sl.s) {
-    SEGLOSS_CUDA_TRY(sl.pinned(s, bytes));
-    if (s.dev.bytes < bytes) {
-      s.dev.reset();
-      SEGLOSS_CUDA_TRY(s.dev.get(bytes));
-    }
-  }
-  a.view.vec = t.V % kVec == 0;
-  int i = 0;
-  for (int64_t c0 = 0; c0 < count; c0 += kPieceChunks, ++i) {
+  const Staging st(t, true, false);
+  SEGLOSS_CUDA_TRY(st.reserve(sl));
+  for (int64_t c0 = 0, i = 0; c0 < count; c0 += kPieceChunks, ++i) {
     Slot& s = sl.s[i % 2];
-    const Piece p = piece(t, a.view.per_sample, c0, c0 + kPieceChunks < count ? c0 + kPieceChunks : count);
-    const int64_t n = p.end - p.begin;
-    SEGLOSS_CUDA_TRY(cudaEventSynchronize(s.copied));  // this slot's pinned inputs are free again
-    char* pin = static_cast<char*>(s.pinned);
-    char* dev = s.dev.as<char>();
-    std::memcpy(pin, t.x + p.begin * C, 4 * C * n);
-    std::memcpy(pin + x_bytes, static_cast<const char*>(t.target) + p.begin * tb, tb * n);
-    if (t.mask) std::memcpy(pin + x_bytes + t_bytes, t.mask + p.begin, n);
-    SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev, pin, 4 * C * n, cudaMemcpyHostToDevice, s.stream));
-    SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev + x_bytes, pin + x_bytes, tb * n, cudaMemcpyHostToDevice, s.stream));
-    if (t.mask)
-      SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev + x_bytes + t_bytes, pin + x_bytes + t_bytes, n, cudaMemcpyHostToDevice,
-                                       s.stream));
-    SEGLOSS_CUDA_TRY(cudaEventRecord(s.copied, s.stream));
-    a.view.x = reinterpret_cast<const float*>(dev);
-    a.view.target = dev + x_bytes;
-    a.view.mask = t.mask ? reinterpret_cast<const uint8_t*>(dev + x_bytes + t_bytes) : nullptr;
-    a.view.first = p.begin;
-    a.chunk0 = p.c0;
-    a.chunks = p.c1 - p.c0;
-    a.stream = s.stream;
+    const Piece p = piece(t, a.view.per_sample, c0, std::min(c0 + kPieceChunks, count));
+    const Status staged = st.stage(s, p, &a);
+    if (!staged.ok()) return staged;
     SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   }
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[1].stream));
@@ -355,13 +388,6 @@ Status gradient(const Options& o, const Tensors& t, const double* coef, float* g
   SEGLOSS_CUDA_TRY(sl.init());
   Launch a = base_launch(o, t);
   const int64_t count = t.B * a.view.per_sample;
-  const int64_t C = t.C, tb = target_bytes(t);
-  const bool rx = reads_prediction(o);
-  const int64_t piece_voxels = kPieceChunks * kChunk;
-  // pinned: [x | target | mask | gradient out]; device: the same
-  const size_t x_bytes = rx ? 4 * C * piece_voxels : 0, t_bytes = tb * piece_voxels,
-               m_bytes = t.mask ? piece_voxels : 0, g_bytes = 4 * C * piece_voxels;
-  const size_t bytes = x_bytes + t_bytes + m_bytes + g_bytes;
   const int64_t nk = static_cast<int64_t>(num_classes(t.C)) * grad_coefficients(o.loss);
   Scoped d_coef;
   SEGLOSS_CUDA_TRY(d_coef.get(sizeof(double) * t.B * nk));
@@ -369,57 +395,31 @@ Status gradient(const Options& o, const Tensors& t, const double* coef, float* g
   SEGLOSS_CUDA_TRY(cudaMemcpyAsync(d_coef.p, coef, sizeof(double) * t.B * nk, cudaMemcpyHostToDevice, sl.s[0].stream));
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[0].stream));
   a.coef = d_coef.as<double>();
-  for (Slot& s : sl.s) {
-    SEGLOSS_CUDA_TRY(sl.pinned(s, bytes));
-    if (s.dev.bytes < bytes) {
-      s.dev.reset();
-      SEGLOSS_CUDA_TRY(s.dev.get(bytes));
-    }
-  }
-  a.view.vec = t.V % kVec == 0;
-  // Copies piece `p` out of slot `s` into the caller's gradient.
+  const Staging st(t, reads_prediction(o), true);
+  SEGLOSS_CUDA_TRY(st.reserve(sl));
+  // Copies piece `p`'s gradient out of slot `s` into the caller's array.
   auto drain = [&](Slot& s, const Piece& p) -> Status {
     SEGLOSS_CUDA_TRY(cudaStreamSynchronize(s.stream));
-    std::memcpy(grad + p.begin * C, static_cast<char*>(s.pinned) + x_bytes + t_bytes + m_bytes, 4 * C * (p.end - p.begin));
+    std::memcpy(grad + p.begin * t.C, st.grad_of(s.pinned), 4 * t.C * (p.end - p.begin));
     return Status();
   };
   Piece prev{0, 0, 0, 0};
-  int i = 0;
+  int64_t i = 0;
   for (int64_t c0 = 0; c0 < count; c0 += kPieceChunks, ++i) {
     Slot& s = sl.s[i % 2];
-    const Piece p = piece(t, a.view.per_sample, c0, c0 + kPieceChunks < count ? c0 + kPieceChunks : count);
-    const int64_t n = p.end - p.begin;
-    SEGLOSS_CUDA_TRY(cudaEventSynchronize(s.copied));
-    char* pin = static_cast<char*>(s.pinned);
-    char* dev = s.dev.as<char>();
-    if (rx) std::memcpy(pin, t.x + p.begin * C, 4 * C * n);
-    std::memcpy(pin + x_bytes, static_cast<const char*>(t.target) + p.begin * tb, tb * n);
-    if (t.mask) std::memcpy(pin + x_bytes + t_bytes, t.mask + p.begin, n);
-    if (rx) SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev, pin, 4 * C * n, cudaMemcpyHostToDevice, s.stream));
-    SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev + x_bytes, pin + x_bytes, tb * n, cudaMemcpyHostToDevice, s.stream));
-    if (t.mask)
-      SEGLOSS_CUDA_TRY(cudaMemcpyAsync(dev + x_bytes + t_bytes, pin + x_bytes + t_bytes, n, cudaMemcpyHostToDevice,
-                                       s.stream));
-    SEGLOSS_CUDA_TRY(cudaEventRecord(s.copied, s.stream));
-    a.view.x = rx ? reinterpret_cast<const float*>(dev) : nullptr;
-    a.view.target = dev + x_bytes;
-    a.view.mask = t.mask ? reinterpret_cast<const uint8_t*>(dev + x_bytes + t_bytes) : nullptr;
-    a.view.first = p.begin;
-    a.grad = reinterpret_cast<float*>(dev + x_bytes + t_bytes + m_bytes);
-    a.chunk0 = p.c0;
-    a.chunks = p.c1 - p.c0;
-    a.stream = s.stream;
+    const Piece p = piece(t, a.view.per_sample, c0, std::min(c0 + kPieceChunks, count));
+    Status staged = st.stage(s, p, &a);
+    if (!staged.ok()) return staged;
+    a.grad = reinterpret_cast<float*>(st.grad_of(s.dev.p));
     SEGLOSS_CUDA_TRY(run_pass(o, a, false));
-    SEGLOSS_CUDA_TRY(cudaMemcpyAsync(pin + x_bytes + t_bytes + m_bytes, a.grad, 4 * C * n, cudaMemcpyDeviceToHost,
+    SEGLOSS_CUDA_TRY(cudaMemcpyAsync(st.grad_of(s.pinned), a.grad, 4 * t.C * (p.end - p.begin), cudaMemcpyDeviceToHost,
                                      s.stream));
-    if (i > 0) {
-      const Status st = drain(sl.s[(i - 1) % 2], prev);
-      if (!st.ok()) return st;
-    }
+    // the previous piece's gradient is copied out while this one runs
+    if (i > 0) staged = drain(sl.s[(i - 1) % 2], prev);
+    if (!staged.ok()) return staged;
     prev = p;
   }
-  if (i > 0) return drain(sl.s[(i - 1) % 2], prev);
-  return Status();
+  return i > 0 ? drain(sl.s[(i - 1) % 2], prev) : Status();
 }
 
 Status reduce_device(const Options& o, const Tensors& t, double* stats) {

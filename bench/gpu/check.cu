@@ -212,6 +212,30 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b, bool* fi
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+// The GPU runs (host data, device data) of one case against the CPU's `ref`;
+// counts and prints mismatches, keeps the worst errors.
+struct Compare {
+  int failures = 0;
+  double worst_loss = 0, worst_grad = 0;
+  void check(const Case& c, const Options& o, const Host& h, const Result& ref, bool verbose) {
+    for (int how = 1; how <= 2; ++how) {
+      const Result g = run(o, h, how);
+      bool finite = true;
+      const double dl = std::fabs(g.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-3);
+      const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
+      worst_loss = std::max(worst_loss, dl);
+      worst_grad = std::max(worst_grad, dg);
+      const bool ok = g.status.ok() && dl <= 1e-9 && dg <= 1e-6 && finite;
+      failures += !ok;
+      if (!ok || verbose)
+        std::printf("%s %s (%s, %lld elements): loss %.17g vs cpu %.17g (rel %.2e), gradient rel L2 %.2e%s %s\n",
+                    ok ? "ok" : "MISMATCH", describe(c).c_str(), how == 1 ? "host data" : "device data",
+                    (long long)(c.B * c.V * c.C), g.loss, ref.loss, dl, dg, finite ? "" : " (non-finite)",
+                    g.status.message.c_str());
+    }
+  }
+};
+
 struct Json {
   std::string s = "{";
   bool first = true;
@@ -264,37 +288,22 @@ int main(int argc, char** argv) {
                              variant && tk != TargetKind::Dense});
           }
         }
-  int failures = 0;
-  double worst_loss = 0, worst_grad = 0;
+  Compare cmp;
   const double t0 = now_ms();
   Host h;
   for (size_t i = 0; i < cases.size(); ++i) {
-    const Case& c = cases[i];
-    make_inputs(c, 1000 + i, &h);
-    const Options o = options_of(c);
-    const Result ref = run(o, h, 0);
-    for (int how = 1; how <= 2; ++how) {
-      const Result g = run(o, h, how);
-      bool finite = true;
-      const double dl = std::fabs(g.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-3);
-      const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
-      worst_loss = std::max(worst_loss, dl);
-      worst_grad = std::max(worst_grad, dg);
-      if (!g.status.ok() || !(dl <= 1e-9) || !(dg <= 1e-6) || !finite) {
-        ++failures;
-        std::printf("MISMATCH %s (%s): loss %.17g vs cpu %.17g, gradient rel L2 %.3g%s %s\n", describe(c).c_str(),
-                    how == 1 ? "host data" : "device data", g.loss, ref.loss, dg, finite ? "" : " (non-finite)",
-                    g.status.message.c_str());
-      }
-    }
+    make_inputs(cases[i], 1000 + i, &h);
+    const Options o = options_of(cases[i]);
+    cmp.check(cases[i], o, h, run(o, h, 0), false);
   }
   std::printf("correctness: %zu cases x {host data, device data} against the CPU backend in %.1f s: %d mismatches; "
               "worst loss rel %.2e, worst gradient rel L2 %.2e\n",
-              cases.size(), (now_ms() - t0) / 1000, failures, worst_loss, worst_grad);
+              cases.size(), (now_ms() - t0) / 1000, cmp.failures, cmp.worst_loss, cmp.worst_grad);
+  int failures = cmp.failures;
   out.field("cases", std::to_string(cases.size()));
   out.field("mismatches", std::to_string(failures));
-  out.field("worst_loss_rel", std::to_string(worst_loss));
-  out.field("worst_gradient_rel_l2", std::to_string(worst_grad));
+  out.field("worst_loss_rel", std::to_string(cmp.worst_loss));
+  out.field("worst_gradient_rel_l2", std::to_string(cmp.worst_grad));
 
   // Bit identity run to run, and bad input found on the device.
   {
@@ -319,18 +328,9 @@ int main(int argc, char** argv) {
     const double th = now_ms();
     make_inputs(c, 99, &h);
     const Options o = options_of(c);
-    const Result ref = run(o, h, 0);
-    for (int how = 1; how <= 2; ++how) {
-      const Result g = run(o, h, how);
-      bool finite = true;
-      const double dl = std::fabs(g.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-3);
-      const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
-      const bool ok = g.status.ok() && dl <= 1e-9 && dg <= 1e-6 && finite;
-      failures += !ok;
-      std::printf("2^31+ elements (%s, %lld elements, %s): loss rel %.2e, gradient rel L2 %.2e %s%s\n",
-                  describe(c).c_str(), (long long)(c.B * c.V * c.C), how == 1 ? "host data" : "device data", dl, dg,
-                  ok ? "ok" : "MISMATCH ", g.status.message.c_str());
-    }
+    Compare big;
+    big.check(c, o, h, run(o, h, 0), true);
+    failures += big.failures;
     std::printf("  (%.1f s)\n", (now_ms() - th) / 1000);
     h = Host();
   }
