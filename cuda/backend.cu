@@ -228,7 +228,7 @@ Launch base_launch(const Options& o, const Tensors& t) {
 
 // Combines the chunk partials into stats; on bad input, describes the first
 // bad voxel from the host copy `host` (the caller's tensors, or a download).
-Status finish_reduce(const Options& o, const Tensors& host, const Launch& a, int64_t count, cudaStream_t stream,
+Status finish_reduce(const Tensors& host, const Launch& a, int64_t count, cudaStream_t stream,
                      double* stats, const std::function<Status(int64_t, int64_t)>& describe) {
   const int fields = a.stride + 1;
   Scoped d_stats;
@@ -378,7 +378,7 @@ Status reduce(const Options& o, const Tensors& t, double* stats) {
     SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   }
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[1].stream));
-  return finish_reduce(o, t, a, count, sl.s[0].stream, stats,
+  return finish_reduce(t, a, count, sl.s[0].stream, stats,
                        [&](int64_t b, int64_t e) { return cpu::describe_bad_input(o, t, b, e); });
 }
 
@@ -439,7 +439,7 @@ Status reduce_device(const Options& o, const Tensors& t, double* stats) {
   a.stream = sl.s[0].stream;
   SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   // Bad input: the offending chunk is downloaded and described on the host.
-  return finish_reduce(o, t, a, count, a.stream, stats, [&](int64_t b, int64_t e) -> Status {
+  return finish_reduce(t, a, count, a.stream, stats, [&](int64_t b, int64_t e) -> Status {
     const int64_t C = t.C, tb = target_bytes(t), n = e - b;
     std::vector<float> x(static_cast<size_t>(n * C));
     std::vector<char> tg(static_cast<size_t>(n * tb));
@@ -500,6 +500,9 @@ Status device_alloc(size_t bytes, void** p) {
 void device_free(void* p) { cudaFree(p); }
 Status copy_to_device(void* dst, const void* src, size_t bytes) {
   SEGLOSS_CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  // From pageable memory cudaMemcpy may return before the DMA has landed,
+  // and the kernels run on non-blocking streams that do not wait for it.
+  SEGLOSS_CUDA_TRY(cudaDeviceSynchronize());
   return Status();
 }
 Status copy_to_host(void* dst, const void* src, size_t bytes) {

@@ -129,7 +129,9 @@ export class DeviceBuffer implements DeviceTensor {
   /**
    * Device memory owned by another library (a CUDA device pointer of this
    * process, as a BigInt), used in place: no copy, and release() does not
-   * free it. The owner must keep it alive while segloss uses it.
+   * free it. The owner must keep it alive while segloss uses it, and must
+   * have finished writing it (synchronise its stream) before the call:
+   * segloss's kernels run on their own non-blocking stream.
    */
   static fromDevicePointer(pointer: bigint, length: number, dtype: DeviceDType): DeviceBuffer {
     return DeviceBuffer._wrap(CUDA_DEVICE, pointer, length, dtype);
