@@ -15,19 +15,34 @@
 #   scripts/gpu-check.sh [OUTDIR]       (default: $OUT, else ./gpu-check-out)
 #   scripts/gpu-check.sh --emulated     the same program over the SIMT
 #                                       emulation, small sizes, no GPU needed
+#   scripts/gpu-check.sh --emulated --asan   ... built with AddressSanitizer
+#                                       (emulated device memory is allocated
+#                                       to the byte, so any out-of-bounds
+#                                       access of a kernel is reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=gpu
+ASAN=0
 if [[ "${1:-}" == "--emulated" ]]; then MODE=emulated; shift; fi
+if [[ $MODE == emulated && "${1:-}" == "--asan" ]]; then ASAN=1; shift; fi
 OUTDIR=${1:-${OUT:-gpu-check-out}}
 mkdir -p "$OUTDIR"
 JOBS=$(nproc 2>/dev/null || echo 4)
 start=$(date +%s)
 
 if [[ $MODE == emulated ]]; then
-  cmake -S . -B build-gpu-emulated -DCMAKE_BUILD_TYPE=Release -DSEGLOSS_CUDA=OFF > "$OUTDIR/configure.log" 2>&1
-  cmake --build build-gpu-emulated --target segloss_gpu_check_emulated -j "$JOBS" > "$OUTDIR/build.log" 2>&1
-  ./build-gpu-emulated/segloss_gpu_check_emulated --quick --json "$OUTDIR/check.json" | tee "$OUTDIR/check.txt"
+  dir=build-gpu-emulated
+  flags=()
+  if [[ $ASAN == 1 ]]; then
+    dir=build-gpu-emulated-asan
+    flags=("-DCMAKE_CXX_FLAGS=-fsanitize=address -fno-omit-frame-pointer" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address")
+  fi
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSEGLOSS_CUDA=OFF "${flags[@]}" > "$OUTDIR/configure.log" 2>&1 \
+    || { tail -30 "$OUTDIR/configure.log"; exit 1; }
+  cmake --build "$dir" --target segloss_gpu_check_emulated -j "$JOBS" > "$OUTDIR/build.log" 2>&1 \
+    || { grep -E "error|Error" "$OUTDIR/build.log" | head -30; exit 1; }
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 "./$dir/segloss_gpu_check_emulated" --quick --json "$OUTDIR/check.json" \
+    | tee "$OUTDIR/check.txt"
   echo "== emulated GPU check done in $(( $(date +%s) - start )) s"
   exit 0
 fi
