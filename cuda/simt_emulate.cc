@@ -95,12 +95,10 @@ void switch_to_main(Fiber& f) {
 }
 
 [[noreturn]] void fiber_entry() {
-  Fiber& f = sched.fibers[sched.current];
   (*sched.body)();
-  Fiber& g = sched.fibers[sched.current];  // the same fiber
-  (void)f;
-  g.state = kDone;
-  switch_to_main(g);
+  Fiber& f = sched.fibers[sched.current];
+  f.state = kDone;
+  switch_to_main(f);
   std::abort();  // a finished fiber is never resumed
 }
 
