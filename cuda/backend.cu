@@ -226,10 +226,18 @@ Launch base_launch(const Options& o, const Tensors& t) {
   return a;
 }
 
+// The reduction's per-chunk partials, [chunks of the call][stride + 1], into a.
+cudaError_t alloc_partials(const Tensors& t, Launch* a, Scoped* partial) {
+  const cudaError_t e = partial->get(sizeof(double) * t.B * a->view.per_sample * (a->stride + 1));
+  a->partial = partial->as<double>();
+  return e;
+}
+
 // Combines the chunk partials into stats; on bad input, describes the first
 // bad voxel from the host copy `host` (the caller's tensors, or a download).
-Status finish_reduce(const Tensors& host, const Launch& a, int64_t count, cudaStream_t stream,
-                     double* stats, const std::function<Status(int64_t, int64_t)>& describe) {
+Status finish_reduce(const Tensors& host, const Launch& a, cudaStream_t stream, double* stats,
+                     const std::function<Status(int64_t, int64_t)>& describe) {
+  const int64_t count = host.B * a.view.per_sample;
   const int fields = a.stride + 1;
   Scoped d_stats;
   SEGLOSS_CUDA_TRY(d_stats.get(sizeof(double) * host.B * fields));
@@ -366,8 +374,7 @@ Status reduce(const Options& o, const Tensors& t, double* stats) {
   Launch a = base_launch(o, t);
   const int64_t count = t.B * a.view.per_sample;
   Scoped partial;
-  SEGLOSS_CUDA_TRY(partial.get(sizeof(double) * count * (a.stride + 1)));
-  a.partial = partial.as<double>();
+  SEGLOSS_CUDA_TRY(alloc_partials(t, &a, &partial));
   const Staging st(t, true, false);
   SEGLOSS_CUDA_TRY(st.reserve(sl));
   for (int64_t c0 = 0, i = 0; c0 < count; c0 += kPieceChunks, ++i) {
@@ -378,7 +385,7 @@ Status reduce(const Options& o, const Tensors& t, double* stats) {
     SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   }
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[1].stream));
-  return finish_reduce(t, a, count, sl.s[0].stream, stats,
+  return finish_reduce(t, a, sl.s[0].stream, stats,
                        [&](int64_t b, int64_t e) { return cpu::describe_bad_input(o, t, b, e); });
 }
 
@@ -427,19 +434,17 @@ Status reduce_device(const Options& o, const Tensors& t, double* stats) {
   Slots& sl = slots();
   SEGLOSS_CUDA_TRY(sl.init());
   Launch a = base_launch(o, t);
-  const int64_t count = t.B * a.view.per_sample;
   Scoped partial;
-  SEGLOSS_CUDA_TRY(partial.get(sizeof(double) * count * (a.stride + 1)));
-  a.partial = partial.as<double>();
+  SEGLOSS_CUDA_TRY(alloc_partials(t, &a, &partial));
   a.view.x = t.x;
   a.view.target = t.target;
   a.view.mask = t.mask;
   a.view.vec = t.V % kVec == 0 && aligned16(t.x) && aligned16(t.target) && (!t.mask || aligned16(t.mask));
-  a.chunks = count;
+  a.chunks = t.B * a.view.per_sample;
   a.stream = sl.s[0].stream;
   SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   // Bad input: the offending chunk is downloaded and described on the host.
-  return finish_reduce(t, a, count, a.stream, stats, [&](int64_t b, int64_t e) -> Status {
+  return finish_reduce(t, a, a.stream, stats, [&](int64_t b, int64_t e) -> Status {
     const int64_t C = t.C, tb = target_bytes(t), n = e - b;
     std::vector<float> x(static_cast<size_t>(n * C));
     std::vector<char> tg(static_cast<size_t>(n * tb));
