@@ -49,19 +49,24 @@ void ThreadPool::drain() {
   for (int64_t i = next_.fetch_add(1); i < job_size_; i = next_.fetch_add(1)) fn(i);
 }
 
+// A worker joins a job only while it is open (job_ set): one that wakes
+// after the caller has finished (a descheduled vCPU can take milliseconds to
+// run again) finds it closed and goes back to sleep, and the caller never
+// waits for a worker that has not started.
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(mu_);
-      wake_.wait(lk, [&] { return quit_ || generation_ != seen; });
+      wake_.wait(lk, [&] { return quit_ || (generation_ != seen && job_ != nullptr); });
       if (quit_) return;
       seen = generation_;
+      ++active_;
     }
     drain();
     {
       std::lock_guard<std::mutex> lk(mu_);
-      if (--busy_ == 0) done_.notify_one();
+      if (--active_ == 0) done_.notify_one();
     }
   }
 }
@@ -78,13 +83,14 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     job_ = &fn;
     job_size_ = n;
     next_.store(0);
-    busy_ = static_cast<int>(workers_.size());
     ++generation_;
   }
   wake_.notify_all();
   drain();
+  // Every index is claimed; wait for the workers still running theirs, then
+  // close the job to the ones that have not woken yet.
   std::unique_lock<std::mutex> lk(mu_);
-  done_.wait(lk, [&] { return busy_ == 0; });
+  done_.wait(lk, [&] { return active_ == 0; });
   job_ = nullptr;
 }
 

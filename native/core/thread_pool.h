@@ -47,7 +47,7 @@ class ThreadPool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t job_size_ = 0;
   std::atomic<int64_t> next_{0};
-  int busy_ = 0;  // workers still inside the current job
+  int active_ = 0;  // workers inside the current job
   int threads_ = 1;
 };
 
