@@ -121,12 +121,20 @@ function batchOffset(args: {batchOffset?: unknown}): number {
 }
 
 function makeStats(name: LossName, n: ReturnType<typeof normalize>, first: number, values: Float64Array): LossStats {
-  const C = n.spec.C;
-  return {loss: name, options: optionsOf(n.spec), classes: C === 1 ? 2 : C, fields: FIELDS[name], first,
-          samples: n.B, values};
+  return {...statsFromSpec(name, n.spec, values), first};
 }
 
 export type StatsArgs = AnyLossArgs & {batchOffset?: number};
+
+/**
+ * Statistics of a whole batch from a native spec and the values of its
+ * reduction pass (the tfjs kernel on TensorFlow's tensors). Internal.
+ */
+export function statsFromSpec(name: LossName, spec: NativeSpec, values: Float64Array): LossStats {
+  const C = spec.C;
+  return {loss: name, options: optionsOf(spec), classes: C === 1 ? 2 : C, fields: FIELDS[name], first: 0,
+          samples: spec.B as number, values};
+}
 
 /** The reduction pass alone: statistics of `args`' samples, placed at `batchOffset` (default 0). */
 export function lossStats(name: LossName, args: StatsArgs): LossStats {

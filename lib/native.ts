@@ -80,6 +80,12 @@ export interface NativeAddon {
   deviceAlloc(device: number, bytes: number): bigint;
   deviceFree(device: number, pointer: bigint): void;
   deviceCopy(device: number, pointer: bigint, data: ArrayBufferView, toDevice: boolean): void;
+  /** Registers segloss's TensorFlow ops in the TensorFlow tfjs-node loaded (once per process). */
+  registerTensorflowOps(): {available: boolean; statsOp: string; gradientOp: string; reason?: string};
+  /** A statistics job (stats null) or a gradient job for the ops; returns its id. */
+  tensorflowJob(spec: NativeSpec, stats: Float64Array | null, gradScale: Float64Array, perSample: boolean): number;
+  /** Ends a job: its statistics (a statistics job) or undefined; throws its error when `raise`. */
+  endTensorflowJob(id: number, raise: boolean): Float64Array | undefined;
 }
 
 /**

@@ -121,7 +121,6 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
   const reduction = a.reduction === undefined ? 'pooled' : checkEnum(a.reduction, REDUCTIONS, 'reduction');
   const includeBackground = a.includeBackground === undefined
     ? name !== 'sensitivitySpecificity' : checkBool(a.includeBackground, 'includeBackground');
-  const device = a.device === undefined ? 'auto' : checkEnum(a.device, DEVICES, 'device');
   let ignoreIndex: number | null = null;
   if (a.ignoreIndex !== undefined) {
     ignoreIndex = checkNumber(a.ignoreIndex, 'ignoreIndex', Number.isSafeInteger, 'an integer');
@@ -134,7 +133,7 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
     activation: ACTIVATIONS.indexOf(activation),
     reduction: REDUCTIONS.indexOf(reduction),
     includeBackground,
-    device: DEVICES.indexOf(device),
+    device: deviceOf(a.device),
     C,
     ignoreIndex,
     weighting: WEIGHTINGS.indexOf(a.weighting === undefined ? 'square' : checkEnum(a.weighting, WEIGHTINGS, 'weighting')),
@@ -181,6 +180,11 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
     }
   }
   return spec;
+}
+
+/** The native value of the `device` option ('auto' when absent). */
+export function deviceOf(v: unknown): number {
+  return DEVICES.indexOf(v === undefined ? 'auto' : checkEnum(v, DEVICES, 'device'));
 }
 
 /** The dimensions of `shape`, checked against the prediction's element count. */

@@ -10,12 +10,12 @@
 #include <memory>
 
 #include "core/engine.h"
+#include "binding_spec.h"
 #include "core/finalize.h"
 #include "napi_util.h"
 
 namespace segloss {
 namespace napi {
-namespace {
 
 void parse_options(const Napi::Object& s, Request* r) {
   Options& o = r->opt;
@@ -56,6 +56,8 @@ void parse_options(const Napi::Object& s, Request* r) {
     throw expected(env, ErrorKind::Type, "a Float64Array", "classWeights", "null");
 }
 
+namespace {
+
 void parse_tensors(const Napi::Object& s, Request* r) {
   Tensors& t = r->t;
   t.B = count(s, "B");
@@ -86,6 +88,8 @@ Request parse(const Napi::Value& v) {
   return r;
 }
 
+}  // namespace
+
 GradScale parse_scale(const Napi::Value& v, bool per_sample, int64_t B) {
   GradScale gs;
   gs.per_sample = per_sample;
@@ -100,6 +104,8 @@ Napi::Float64Array to_js(Napi::Env env, const std::vector<double>& v) {
   if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
   return a;
 }
+
+namespace {
 
 Napi::Object loss_result(Napi::Env env, const Finalized& f) {
   Napi::Object o = Napi::Object::New(env);

@@ -5,11 +5,15 @@
  * gradients, per-sample reduction, tensor leaks, the no-gradient path,
  * registration, and tfjs-style errors.
  */
+import {execFileSync} from 'child_process';
+import * as path from 'path';
+
 import * as tfn from '@tensorflow/tfjs-node';
 
 import {reference} from '../lib/reference';
 import {mulberry32} from '../lib/reference/random';
 import {LOSS_GRAD_KERNEL, LOSS_KERNEL, losses, metrics, ops, registerSeglossKernels} from '../lib/tfjs';
+import {setTensorflowOpEnabled, tensorflowOpStatus} from '../lib/tfjs/kernels';
 import type {LossName} from '../lib/types';
 import {TOL, expectClose} from './tolerances';
 
@@ -172,5 +176,103 @@ describe.each(BACKENDS)('backend %s', (backend) => {
     expect(() => ops.dice(tf.zeros([1, 4, 4], 'int32'), tf.zeros([1, 4, 4, 2], 'int32'))).toThrow(/yPred must be float32/);
     expect(() => ops.dice(tf.zeros([1, 4, 4, 2], 'int32'), yPred)).toThrow(/dense \(one-hot\) yTrue must be float32/);
     expect(() => ops.dice(tf.fill([1, 4, 4], 7, 'int32'), yPred)).toThrow(/for target but received 7 at index 0/);
+  });
+});
+
+describe('backend tensorflow: the passes run inside TensorFlow', () => {
+  type T = import('@tensorflow/tfjs-core').Tensor;
+  beforeAll(async () => {
+    await tf.setBackend('tensorflow');
+  });
+  afterEach(() => setTensorflowOpEnabled(true));
+
+  /** Tensors held in TensorFlow, as a network's output and a batch's labels are. */
+  const held = (t: T) => tf.tidy(() => tf.add(t, tf.zerosLike(t)));
+
+  it('registers its ops in tfjs-node\'s TensorFlow and reads nothing out of TensorFlow but dy', () => {
+    const c = CASES[1];
+    const {x, labels} = inputs(c, 21);
+    const yPred = held(tf.tensor(x, c.shape));
+    const yTrue = held(tf.tensor(labels, c.shape.slice(0, -1), 'int32'));
+    const backend = tf.backend() as unknown as {readSync(id: object): unknown};
+    const spy = jest.spyOn(backend, 'readSync');
+    const {value, grad} = tf.valueAndGrad((p: T) => ops.generalizedDice(yTrue, p, {activation: 'softmax'}))(yPred);
+    expect(tensorflowOpStatus()).toEqual({available: true, reason: undefined});
+    // one read: dy, the scalar upstream gradient of the backward kernel
+    expect(spy.mock.calls).toHaveLength(1);
+    spy.mockRestore();
+    const ref = reference('generalizedDice', {prediction: x, shape: c.shape, target: labels, activation: 'softmax'});
+    expectClose(value.dataSync(), [ref.loss], TOL.tfjsLoss, 'loss');
+    expectClose(grad.dataSync(), ref.gradient, TOL.tfjsGradient, 'gradient');
+    tf.dispose([yPred, yTrue, value, grad]);
+  });
+
+  const TARGETS = ['int32 indices', 'float indices [..., 1]', 'dense one-hot'] as const;
+  const OPTIONS: Array<Record<string, unknown>> = [
+    {},
+    {reduction: 'none'},
+    {includeBackground: false, ignoreIndex: 1},
+    {reduction: 'mean', weighting: 'simple'},
+  ];
+  it.each(LOSSES)('%s: in TensorFlow and through copies, value and gradient agree bit for bit', (loss) => {
+    const c: Case = {name: 'big', shape: [2, 40, 33, 17, 3], activation: 'softmax'};  // several chunks per sample
+    const {x, labels} = inputs(c, 33);
+    const spatial = c.shape.slice(0, -1);
+    const yPred = held(tf.tensor(x, c.shape));
+    for (const target of TARGETS) {
+      const yTrue = held(target === 'int32 indices' ? tf.tensor(labels, spatial, 'int32')
+        : target === 'dense one-hot' ? tf.oneHot(tf.tensor(labels, spatial, 'int32'), 3).toFloat()
+          : tf.tensor(Float32Array.from(labels), [...spatial, 1]));
+      for (const opts of OPTIONS) {
+        if (loss !== 'generalizedDice' && opts.weighting) continue;  // a Generalized Dice option
+        const o = {activation: 'softmax', ...opts};
+        const dy = opts.reduction === 'none' ? tf.tensor([0.5, -2]) : tf.scalar(3);
+        const run = () => tf.tidy(() => {
+          const f = (p: T) => tf.sum(tf.mul((ops[loss] as (t: T, p: T, o: object) => T)(yTrue, p, o), dy));
+          const {value, grad} = tf.valueAndGrad(f)(yPred);
+          return [value.dataSync(), grad.dataSync()];
+        });
+        const inside = run();
+        setTensorflowOpEnabled(false);
+        const copied = run();
+        setTensorflowOpEnabled(true);
+        const what = `${loss} ${target} ${JSON.stringify(opts)}`;
+        expect({what, value: Array.from(inside[0])}).toEqual({what, value: Array.from(copied[0])});
+        expect({what, same: Buffer.compare(Buffer.from(inside[1].buffer), Buffer.from(copied[1].buffer))})
+          .toEqual({what, same: 0});
+        dy.dispose();
+      }
+      yTrue.dispose();
+    }
+    yPred.dispose();
+  });
+
+  it('throws a pass\'s error with segloss\'s message and leaks no tensors', () => {
+    const yPred = held(tf.fill([1, 4, 4, 2], 0.5));
+    const bad = held(tf.fill([1, 4, 4], 7, 'int32'));
+    ops.dice(held(tf.zeros([1, 4, 4], 'int32')), yPred).dispose();  // registered, tensors settled
+    const before = tf.memory().numTensors;
+    expect(() => ops.dice(bad, yPred)).toThrow(/for target but received 7 at index 0/);
+    expect(() => tf.grad((p: T) => ops.dice(bad, p))(yPred)).toThrow(/for target but received 7 at index 0/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('says why where its ops cannot be registered (no TensorFlow in the process)', () => {
+    const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
+    const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(addon)}).registerTensorflowOps()))`]);
+    expect(JSON.parse(out.toString())).toEqual({available: false, statsOp: 'SeglossStats', gradientOp: 'SeglossGradient',
+      reason: 'TensorFlow is not loaded in this process (load @tensorflow/tfjs-node before registering)'});
+  });
+
+  it('refuses to run its op without a job', () => {
+    const b = tf.backend() as unknown as {executeMultipleOutputs(n: string, a: object[], i: T[], k: number): unknown;
+      binding: {TF_ATTR_TYPE: number; TF_INT32: number}};
+    const yPred = held(tf.fill([1, 2, 2], 0.5));
+    const yTrue = held(tf.zeros([1, 2], 'int32'));
+    ops.dice(yTrue, yPred).dispose();
+    const job = tf.scalar(987654, 'int32');
+    expect(() => b.executeMultipleOutputs('SeglossStats', [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_INT32}],
+                                          [job, yTrue, yPred], 0)).toThrow(/segloss op ran with no such job/);
+    tf.dispose([job, yTrue, yPred]);
   });
 });

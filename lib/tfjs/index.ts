@@ -20,7 +20,7 @@ import type {DiceOptions, GeneralizedDiceOptions, LossName, SensitivitySpecifici
   WeightedCrossEntropyOptions, Activation, Reduction} from '../types';
 import {LOSS_KERNEL, registerSeglossKernels} from './kernels';
 
-export {registerSeglossKernels, LOSS_KERNEL, LOSS_GRAD_KERNEL} from './kernels';
+export {registerSeglossKernels, tensorflowOpStatus, LOSS_KERNEL, LOSS_GRAD_KERNEL} from './kernels';
 
 /** Options every op takes (LOSSES.md names); masks are not supported on tensors. */
 export interface TfCommonOptions {

@@ -5,16 +5,23 @@
  * by the forward pass's statistics), a kernel config per backend, and the
  * gradient registered separately with registerGradient.
  *
- * Data movement: on the 'cpu' backend the kernels read the tensors' typed
- * arrays in place. Every other backend ('tensorflow' from tfjs-node, 'wasm',
- * 'webgl') goes through readSync (a copy out of the backend) and write (a
- * copy of the result in); with tfjs-node that is one copy of yTrue and yPred
- * out of TensorFlow per pass, and one copy of the gradient back in.
+ * Data movement:
+ * - 'tensorflow' (tfjs-node): both passes run inside TensorFlow, as the ops
+ *   `SeglossStats` and `SeglossGradient` the addon registers there
+ *   (native/binding_tensorflow.cc), on yTrue's and yPred's memory where
+ *   TensorFlow holds it, and the gradient is a tensor TensorFlow allocates:
+ *   nothing is copied between TensorFlow and JS but the loss and dy. Where
+ *   the ops cannot be registered, the kernels take the copying path below.
+ * - 'cpu': the kernels read the tensors' typed arrays in place.
+ * - any other backend ('wasm', 'webgl'): readSync (a copy out of the
+ *   backend) of yTrue and yPred once per step, and write of the gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import {gradientFromCheckedStats, lossStats, lossFromStats, LossStats} from '../api';
+import {gradientFromCheckedStats, lossStats, lossFromStats, LossStats, statsFromSpec} from '../api';
+import {native, NativeSpec} from '../native';
 import type {AnyLossArgs, LossName, Target} from '../types';
+import {deviceOf, DeviceTensor, normalizeOnDevice} from '../validate';
 
 export const LOSS_KERNEL = 'SeglossLoss';
 export const LOSS_GRAD_KERNEL = 'SeglossLossGrad';
@@ -26,14 +33,116 @@ export interface SeglossAttrs {
 }
 
 /**
- * What the backward pass of each forward output needs: the statistics and
- * the arguments as read (so a backend that copies its data out does so once
- * per step, not once per pass). Keyed by the output's data id, which the
- * tape's saved copy of the output shares; dropped with it.
+ * What the backward pass of each forward output needs: the statistics, and
+ * on the typed-array paths the arguments as read (so a backend that copies
+ * its data out does so once per step, not once per pass). Keyed by the
+ * output's data id, which the tape's saved copy of the output shares;
+ * dropped with it.
  */
-const saved = new WeakMap<object, {stats: LossStats; args: AnyLossArgs}>();
+const saved = new WeakMap<object, {stats: LossStats; args?: AnyLossArgs}>();
 
 type Backend = tf.KernelBackend & {data?: {get(id: object): {values?: unknown}}};
+
+/** tfjs-node's backend, as far as the in-TensorFlow path uses it. */
+interface TensorflowBackend extends Backend {
+  binding: {executeOp: unknown; TF_ATTR_TYPE: number; TF_INT32: number; TF_FLOAT: number};
+  executeMultipleOutputs(name: string, attrs: Array<{name: string; type: number; value: number}>,
+                         inputs: tf.TensorInfo[], numOutputs: number): tf.TensorInfo[];
+}
+
+let tensorflowOps: {available: boolean; statsOp: string; gradientOp: string; reason?: string} | undefined;
+let tensorflowOpEnabled = true;
+
+/**
+ * Turns the in-TensorFlow path off (false) or back on, so that the copying
+ * path can be tested and timed on tfjs-node. Internal.
+ */
+export function setTensorflowOpEnabled(on: boolean): void {
+  tensorflowOpEnabled = on;
+}
+
+/** Whether `backend` is tfjs-node's and segloss's op is registered in its TensorFlow (registering it once). */
+export function runsInTensorflow(backend: object): backend is TensorflowBackend {
+  const b = backend as Partial<TensorflowBackend>;
+  if (!tensorflowOpEnabled || typeof b.binding?.executeOp !== 'function' || typeof b.executeMultipleOutputs !== 'function') {
+    return false;
+  }
+  tensorflowOps ??= native().registerTensorflowOps();
+  return tensorflowOps.available;
+}
+
+/**
+ * Whether the kernels run their passes inside tfjs-node's TensorFlow (no
+ * copies), and if not why; null until a segloss op has run on the
+ * 'tensorflow' backend.
+ *
+ * @example
+ * ```ts
+ * ops.generalizedDice(yTrue, yPred);
+ * const s = tensorflowOpStatus();
+ * if (s && !s.available) console.warn(`segloss copies tensors out of TensorFlow: ${s.reason}`);
+ * ```
+ */
+export function tensorflowOpStatus(): {available: boolean; reason?: string} | null {
+  return tensorflowOps ? {available: tensorflowOps.available, reason: tensorflowOps.reason} : null;
+}
+
+/** The tensors as validate.ts describes device-resident ones: element type and count, no data. */
+function described(t: tf.TensorInfo): DeviceTensor {
+  return {length: tf.util.sizeFromShape(t.shape), dtype: t.dtype as 'float32' | 'int32', pointer: 0n, deviceId: 0};
+}
+
+/**
+ * The validated native spec of a call on tensors held in TensorFlow: the
+ * tensors checked as described ones (element type and count), the `device`
+ * option as for host arrays (TensorFlow's CPU tensors are host memory).
+ */
+function tensorflowSpec(inputs: tf.NamedTensorInfoMap, at: SeglossAttrs, gradScale?: number | Float64Array) {
+  const yTrue = inputs.yTrue as tf.TensorInfo;
+  const yPred = inputs.yPred as tf.TensorInfo;
+  const {device, ...options} = JSON.parse(at.options) as {device?: unknown};
+  const n = normalizeOnDevice(at.loss, {...options, prediction: described(yPred), target: described(yTrue),
+    shape: yPred.shape, gradient: false, gradScale},
+  (v): v is DeviceTensor => typeof v === 'object' && v !== null && 'pointer' in v);
+  n.spec.device = deviceOf(device);
+  return n;
+}
+
+/**
+ * Runs one pass inside TensorFlow: the statistics pass (returns the
+ * statistics), or with `grad` the gradient pass (returns the gradient, a
+ * tensor held in TensorFlow). Throws the pass's own error.
+ */
+function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.NamedTensorInfoMap): Float64Array;
+function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.NamedTensorInfoMap,
+                        grad: {stats: Float64Array; gradScale: Float64Array; perSample: boolean}): tf.TensorInfo;
+function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.NamedTensorInfoMap,
+                        grad?: {stats: Float64Array; gradScale: Float64Array; perSample: boolean}) {
+  const yTrue = inputs.yTrue as tf.TensorInfo;
+  const yPred = inputs.yPred as tf.TensorInfo;
+  const addon = native();
+  const ops = tensorflowOps!;
+  const id = addon.tensorflowJob(spec, grad?.stats ?? null, grad?.gradScale ?? new Float64Array([1]), grad?.perSample ?? false);
+  const job = {dataId: b.write(Int32Array.of(id), [], 'int32'), shape: [], dtype: 'int32' as const};
+  let outputs: tf.TensorInfo[] | undefined;
+  try {
+    const type = yTrue.dtype === 'int32' ? b.binding.TF_INT32 : b.binding.TF_FLOAT;
+    outputs = b.executeMultipleOutputs(grad ? ops.gradientOp : ops.statsOp,
+                                       [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: type}],
+                                       [job, yTrue, yPred], grad ? 1 : 0);
+  } finally {
+    b.disposeData(job.dataId);
+    try {
+      // ends the job whatever happened; throws the pass's error if the op ran
+      const stats = addon.endTensorflowJob(id, outputs !== undefined);
+      if (outputs && !grad) return stats as Float64Array;
+    } catch (e) {
+      outputs?.forEach((t) => b.disposeData(t.dataId));
+      throw e;
+    }
+  }
+  return outputs[0];
+}
 
 /** The tensor's values: the cpu backend's own typed array, else a copy read out of the backend. */
 function values(backend: Backend, t: tf.TensorInfo): tf.backend_util.BackendValues {
@@ -76,13 +185,19 @@ function attrsOf(a: tf.NamedAttrMap): SeglossAttrs {
 function lossKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap}) {
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
-  const args = argsOf(b, inputs, at);
-  const stats = lossStats(at.loss, args);
-  const r = lossFromStats(stats);
+  let state: {stats: LossStats; args?: AnyLossArgs};
+  if (runsInTensorflow(b)) {
+    const {spec} = tensorflowSpec(inputs, at);
+    state = {stats: statsFromSpec(at.loss, spec, tensorflowPass(b, spec, inputs)!)};
+  } else {
+    const args = argsOf(b, inputs, at);
+    state = {stats: lossStats(at.loss, args), args};
+  }
+  const r = lossFromStats(state.stats);
   const out = r.losses
     ? output(b, Float32Array.from(r.losses), [r.losses.length])
     : output(b, new Float32Array([r.loss]), []);
-  saved.set(out.dataId, {stats, args});
+  saved.set(out.dataId, state);
   return out;
 }
 
@@ -93,11 +208,15 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   const loss = inputs.loss as tf.TensorInfo;
   const state = saved.get(loss.dataId);
   if (!state) throw new Error(`segloss: no statistics saved for this ${at.loss} output (was it computed by ${LOSS_KERNEL}?)`);
-  const {stats, args} = state;
   const dy = Float64Array.from(values(b, inputs.dy as tf.TensorInfo) as ArrayLike<number>);
   const gradScale = loss.shape.length === 0 ? dy[0] : dy;
+  if (!state.args) {
+    if (!runsInTensorflow(b)) throw new Error(`segloss: the ${at.loss} statistics were made in TensorFlow but the gradient runs on another backend`);
+    const n = tensorflowSpec(inputs, at, gradScale);
+    return tensorflowPass(b, n.spec, inputs, {stats: state.stats.values, gradScale: n.gradScale, perSample: n.perSample});
+  }
   // the forward kernel checked these very arrays
-  const {gradient} = gradientFromCheckedStats(at.loss, {...args, gradScale, gradient: true}, stats);
+  const {gradient} = gradientFromCheckedStats(at.loss, {...state.args, gradScale, gradient: true}, state.stats);
   return output(b, gradient, (inputs.yPred as tf.TensorInfo).shape);
 }
 

@@ -1,0 +1,367 @@
+// segloss inside TensorFlow's own runtime, for tfjs-node's 'tensorflow'
+// backend: two TensorFlow ops whose CPU kernels run segloss's passes on the
+// tensors' memory where TensorFlow holds it.
+//   SeglossStats(job, y_true, y_pred)              the reduction pass
+//   SeglossGradient(job, y_true, y_pred) -> grad   the gradient pass
+// Without them, every step copies yPred and yTrue out of TensorFlow
+// (readSync) into fresh memory, and the gradient back in; the copies and
+// the page faults of the fresh memory cost more than the passes themselves.
+// The gradient is a tensor TensorFlow allocates (and recycles), so it
+// reaches the next op of the backward pass without a copy.
+//
+// The addon does not link TensorFlow. registerTensorflowOps() finds the
+// TensorFlow libraries tfjs-node has already loaded into this process and
+// looks up the functions of TensorFlow's stable C API for ops and kernels
+// (tensorflow/c/ops.h, kernels.h, tf_tensor.h) there; without tfjs-node it
+// says why and the JS side keeps its copying path.
+//
+// A pass is a job: the JS kernel creates one (options, shape, and for a
+// gradient pass the statistics and the upstream scale), runs the op through
+// tfjs-node's executeMultipleOutputs, and ends the job, which returns the
+// statistics or throws the pass's error with segloss's own message. The job
+// id travels as an input tensor, not as an attribute: TensorFlow caches one
+// kernel per attribute value.
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "binding_spec.h"
+#include "core/engine.h"
+#include "core/finalize.h"
+#include "napi_util.h"
+
+namespace segloss {
+namespace napi {
+
+namespace {
+
+// ------------------------------------------- the TensorFlow C API we use
+// The C API is TensorFlow's stable ABI; these match tensorflow/c/*.h.
+extern "C" {
+struct TF_Status;
+struct TF_Tensor;
+struct TF_OpDefinitionBuilder;
+struct TF_KernelBuilder;
+struct TF_OpKernelConstruction;
+struct TF_OpKernelContext;
+}
+constexpr int kTfOk = 0;
+constexpr int kTfInvalidArgument = 3;
+constexpr int kTfFloat = 1;
+constexpr int kTfInt32 = 3;
+
+struct TfApi {
+  TF_Status* (*NewStatus)();
+  void (*DeleteStatus)(TF_Status*);
+  void (*SetStatus)(TF_Status*, int code, const char* msg);
+  int (*GetCode)(const TF_Status*);
+  const char* (*Message)(const TF_Status*);
+  TF_OpDefinitionBuilder* (*NewOpDefinitionBuilder)(const char*);
+  void (*OpDefinitionBuilderAddInput)(TF_OpDefinitionBuilder*, const char*);
+  void (*OpDefinitionBuilderAddOutput)(TF_OpDefinitionBuilder*, const char*);
+  void (*OpDefinitionBuilderAddAttr)(TF_OpDefinitionBuilder*, const char*);
+  void (*OpDefinitionBuilderSetIsStateful)(TF_OpDefinitionBuilder*, bool);
+  void (*RegisterOpDefinition)(TF_OpDefinitionBuilder*, TF_Status*);
+  TF_KernelBuilder* (*NewKernelBuilder)(const char*, const char*, void* (*)(TF_OpKernelConstruction*),
+                                        void (*)(void*, TF_OpKernelContext*), void (*)(void*));
+  void (*RegisterKernelBuilder)(const char*, TF_KernelBuilder*, TF_Status*);
+  void (*GetInput)(TF_OpKernelContext*, int, TF_Tensor**, TF_Status*);
+  void (*OpKernelContext_Failure)(TF_OpKernelContext*, TF_Status*);
+  TF_Tensor* (*AllocateOutput)(TF_OpKernelContext*, int, int dtype, const int64_t* dims, int num_dims, size_t len,
+                               TF_Status*);
+  int (*NumDims)(const TF_Tensor*);
+  int64_t (*Dim)(const TF_Tensor*, int);
+  int (*TensorType)(const TF_Tensor*);
+  int64_t (*TensorElementCount)(const TF_Tensor*);
+  void* (*TensorData)(const TF_Tensor*);
+  void (*DeleteTensor)(TF_Tensor*);
+};
+
+// Paths of the loaded shared objects whose file name starts with "libtensorflow".
+int collect_tensorflow(struct dl_phdr_info* info, size_t, void* data) {
+  const char* name = info->dlpi_name;
+  const char* base = name ? std::strrchr(name, '/') : nullptr;
+  base = base ? base + 1 : name;
+  if (base && std::strncmp(base, "libtensorflow", 13) == 0)
+    static_cast<std::vector<std::string>*>(data)->push_back(name);
+  return 0;
+}
+
+// The API from the TensorFlow libraries in this process, or why not.
+bool load_api(TfApi* api, std::string* why) {
+  std::vector<std::string> paths;
+  dl_iterate_phdr(collect_tensorflow, &paths);
+  if (paths.empty()) {
+    *why = "TensorFlow is not loaded in this process (load @tensorflow/tfjs-node before registering)";
+    return false;
+  }
+  std::vector<void*> handles;
+  for (const std::string& p : paths)
+    if (void* h = dlopen(p.c_str(), RTLD_LAZY | RTLD_NOLOAD)) handles.push_back(h);
+  std::string missing;
+  auto find = [&](auto& fn, const char* name) {
+    for (void* h : handles)
+      if (void* s = dlsym(h, name)) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(s);
+        return;
+      }
+    fn = nullptr;
+    missing += missing.empty() ? name : std::string(", ") + name;
+  };
+  find(api->NewStatus, "TF_NewStatus");
+  find(api->DeleteStatus, "TF_DeleteStatus");
+  find(api->SetStatus, "TF_SetStatus");
+  find(api->GetCode, "TF_GetCode");
+  find(api->Message, "TF_Message");
+  find(api->NewOpDefinitionBuilder, "TF_NewOpDefinitionBuilder");
+  find(api->OpDefinitionBuilderAddInput, "TF_OpDefinitionBuilderAddInput");
+  find(api->OpDefinitionBuilderAddOutput, "TF_OpDefinitionBuilderAddOutput");
+  find(api->OpDefinitionBuilderAddAttr, "TF_OpDefinitionBuilderAddAttr");
+  find(api->OpDefinitionBuilderSetIsStateful, "TF_OpDefinitionBuilderSetIsStateful");
+  find(api->RegisterOpDefinition, "TF_RegisterOpDefinition");
+  find(api->NewKernelBuilder, "TF_NewKernelBuilder");
+  find(api->RegisterKernelBuilder, "TF_RegisterKernelBuilder");
+  find(api->GetInput, "TF_GetInput");
+  find(api->OpKernelContext_Failure, "TF_OpKernelContext_Failure");
+  find(api->AllocateOutput, "TF_AllocateOutput");
+  find(api->NumDims, "TF_NumDims");
+  find(api->Dim, "TF_Dim");
+  find(api->TensorType, "TF_TensorType");
+  find(api->TensorElementCount, "TF_TensorElementCount");
+  find(api->TensorData, "TF_TensorData");
+  find(api->DeleteTensor, "TF_DeleteTensor");
+  for (void* h : handles) dlclose(h);  // RTLD_NOLOAD took a reference; the libraries stay loaded by tfjs-node
+  if (!missing.empty()) {
+    *why = "the TensorFlow libraries loaded here (" + paths[0] + " ...) lack " + missing;
+    return false;
+  }
+  return true;
+}
+
+TfApi g_api;
+
+// ------------------------------------------------------------------ jobs
+struct Job {
+  Request r;  // options and shape; the kernel binds the tensor pointers
+  bool gradient = false;
+  std::vector<double> stats;  // out of a statistics pass, into a gradient pass
+  GradScale gs;
+  Status status = Status::Internal("segloss: no segloss TensorFlow op ran this job");
+};
+
+std::mutex g_jobs_mutex;
+std::unordered_map<int32_t, std::unique_ptr<Job>> g_jobs;
+int32_t g_next_job = 1;
+
+Job* find_job(int32_t id) {
+  std::lock_guard<std::mutex> lock(g_jobs_mutex);
+  auto it = g_jobs.find(id);
+  return it == g_jobs.end() ? nullptr : it->second.get();
+}
+
+const char* kStatsOp = "SeglossStats";
+const char* kGradientOp = "SeglossGradient";
+
+void fail(TF_OpKernelContext* ctx, const std::string& message) {
+  TF_Status* s = g_api.NewStatus();
+  g_api.SetStatus(s, kTfInvalidArgument, message.c_str());
+  g_api.OpKernelContext_Failure(ctx, s);
+  g_api.DeleteStatus(s);
+}
+
+// The tensors this job's shape calls for, bound into r; or what is wrong.
+std::string bind(Job* job, TF_Tensor* y_true, TF_Tensor* y_pred) {
+  Tensors& t = job->r.t;
+  const int64_t voxels = t.B * t.V;
+  if (g_api.TensorType(y_pred) != kTfFloat || g_api.TensorElementCount(y_pred) != voxels * t.C)
+    return "y_pred is not the float32 tensor of " + std::to_string(voxels * t.C) + " elements the job was made for";
+  const bool ints = t.target_kind == TargetKind::I32;
+  const int64_t n = t.target_kind == TargetKind::Dense ? voxels * t.C : voxels;
+  if (!ints && t.target_kind != TargetKind::F32Sparse && t.target_kind != TargetKind::Dense)
+    return "the job's target kind is not one a tfjs tensor holds (int32 or float32)";
+  if (g_api.TensorType(y_true) != (ints ? kTfInt32 : kTfFloat) || g_api.TensorElementCount(y_true) != n)
+    return "y_true is not the " + std::string(ints ? "int32" : "float32") + " tensor of " + std::to_string(n) +
+           " elements the job was made for";
+  t.x = static_cast<const float*>(g_api.TensorData(y_pred));
+  t.target = g_api.TensorData(y_true);
+  t.mask = nullptr;
+  return "";
+}
+
+void* create_kernel(TF_OpKernelConstruction*) { return nullptr; }
+void delete_kernel(void*) {}
+
+// Both ops: (job: int32, y_true: T, y_pred: float). The pass's own errors (a
+// label out of range, say) go to the job, so that JS throws them with
+// segloss's message; only a broken call fails the op.
+void run_job(TF_OpKernelContext* ctx, bool gradient) {
+  TF_Status* s = g_api.NewStatus();
+  TF_Tensor* in[3] = {nullptr, nullptr, nullptr};
+  TF_Tensor* grad = nullptr;
+  std::string error;
+  for (int i = 0; i < 3 && error.empty(); ++i) {
+    g_api.GetInput(ctx, i, &in[i], s);
+    if (g_api.GetCode(s) != kTfOk) error = std::string("segloss: ") + g_api.Message(s);
+  }
+  Job* job = nullptr;
+  if (error.empty()) {
+    if (g_api.TensorType(in[0]) != kTfInt32 || g_api.TensorElementCount(in[0]) != 1) {
+      error = "segloss: the first input of a segloss op is not an int32 job id";
+    } else {
+      job = find_job(*static_cast<const int32_t*>(g_api.TensorData(in[0])));
+      if (!job || job->gradient != gradient) {
+        error = "segloss: a segloss op ran with no such job (jobs are made by the segloss tfjs kernels)";
+        job = nullptr;
+      }
+    }
+  }
+  if (job && gradient) {
+    // the gradient has y_pred's shape
+    std::vector<int64_t> dims(g_api.NumDims(in[2]));
+    for (size_t d = 0; d < dims.size(); ++d) dims[d] = g_api.Dim(in[2], static_cast<int>(d));
+    const size_t bytes = static_cast<size_t>(g_api.TensorElementCount(in[2])) * sizeof(float);
+    grad = g_api.AllocateOutput(ctx, 0, kTfFloat, dims.data(), static_cast<int>(dims.size()), bytes, s);
+    if (g_api.GetCode(s) != kTfOk) {
+      error = std::string("segloss: TensorFlow could not allocate the gradient: ") + g_api.Message(s);
+      job->status = Status::Range(error);
+      job = nullptr;
+    }
+  }
+  if (job) {
+    const std::string wrong = bind(job, in[1], in[2]);
+    if (!wrong.empty()) {
+      job->status = Status::Internal("segloss: internal error: " + wrong);
+    } else if (!gradient) {
+      job->status = compute_stats(job->r, &job->stats);
+    } else {
+      // The statistics pass checked these same tensors (the tape saved them).
+      float* out = static_cast<float*>(g_api.TensorData(grad));
+      job->status = gradient_from_stats(job->r, job->stats.data(), job->r.t.B, 0, job->gs, out, true);
+    }
+  }
+  for (TF_Tensor* t : in)
+    if (t) g_api.DeleteTensor(t);
+  if (grad) g_api.DeleteTensor(grad);  // the context keeps the output
+  g_api.DeleteStatus(s);
+  if (!error.empty()) fail(ctx, error);
+}
+
+void stats_kernel(void*, TF_OpKernelContext* ctx) { run_job(ctx, false); }
+void gradient_kernel(void*, TF_OpKernelContext* ctx) { run_job(ctx, true); }
+
+// Once per process: TensorFlow's registries are process-wide.
+std::mutex g_register_mutex;
+bool g_registered = false;
+std::string g_register_error;
+
+bool register_op(const char* name, bool gradient, void (*compute)(void*, TF_OpKernelContext*), TF_Status* s) {
+  TF_OpDefinitionBuilder* op = g_api.NewOpDefinitionBuilder(name);
+  g_api.OpDefinitionBuilderAddInput(op, "job: int32");
+  g_api.OpDefinitionBuilderAddInput(op, "y_true: T");
+  g_api.OpDefinitionBuilderAddInput(op, "y_pred: float");
+  if (gradient) g_api.OpDefinitionBuilderAddOutput(op, "gradient: float");
+  g_api.OpDefinitionBuilderAddAttr(op, "T: {int32, float}");
+  g_api.OpDefinitionBuilderSetIsStateful(op, true);  // it reads and writes the job: never fold, prune or cache it
+  g_api.RegisterOpDefinition(op, s);
+  if (g_api.GetCode(s) != kTfOk) return false;
+  TF_KernelBuilder* k = g_api.NewKernelBuilder(name, "CPU", create_kernel, compute, delete_kernel);
+  g_api.RegisterKernelBuilder(name, k, s);
+  return g_api.GetCode(s) == kTfOk;
+}
+
+bool register_ops(std::string* why) {
+  std::lock_guard<std::mutex> lock(g_register_mutex);
+  if (g_registered) return true;
+  if (!g_register_error.empty()) {
+    *why = g_register_error;
+    return false;
+  }
+  if (!load_api(&g_api, why)) return false;  // tfjs-node may be loaded later: try again then
+  TF_Status* s = g_api.NewStatus();
+  const bool ok = register_op(kStatsOp, false, stats_kernel, s) && register_op(kGradientOp, true, gradient_kernel, s);
+  // TensorFlow's registries keep what they took; a second attempt would clash with it
+  if (!ok) *why = g_register_error = std::string("TensorFlow refused segloss's ops: ") + g_api.Message(s);
+  g_api.DeleteStatus(s);
+  g_registered = ok;
+  return ok;
+}
+
+// registerTensorflowOps() -> {available, reason?, statsOp, gradientOp}
+Napi::Value RegisterTensorflowOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string why;
+  const bool ok = register_ops(&why);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", Napi::Boolean::New(env, ok));
+  o.Set("statsOp", Napi::String::New(env, kStatsOp));
+  o.Set("gradientOp", Napi::String::New(env, kGradientOp));
+  if (!ok) o.Set("reason", Napi::String::New(env, why));
+  return o;
+}
+
+// tensorflowJob(spec without data, stats: Float64Array | null, gradScale, perSample) -> id.
+// Without stats, a statistics job; with them, a gradient job.
+Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw expected(env, ErrorKind::Type, "a call spec object", "spec", describe(info[0]));
+  const Napi::Object spec = info[0].As<Napi::Object>();
+  auto job = std::make_unique<Job>();
+  Request& r = job->r;
+  parse_options(spec, &r);
+  r.t.B = count(spec, "B");
+  r.t.V = count(spec, "V");
+  r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", 5));
+  if (!info[1].IsNull() && !info[1].IsUndefined()) {
+    const int64_t n = r.t.B * stats_layout(r.opt, r.t.C).stride();
+    const double* st = typed<const double>(info[1], napi_float64_array, "Float64Array", "stats.values", n);
+    job->stats.assign(st, st + n);
+    job->gs = parse_scale(info[2], info[3].ToBoolean().Value(), r.t.B);
+    job->gradient = true;
+  }
+  std::lock_guard<std::mutex> lock(g_jobs_mutex);
+  int32_t id = g_next_job;
+  while (id <= 0 || g_jobs.count(id)) id = id <= 0 ? 1 : id + 1;
+  g_next_job = id + 1;
+  g_jobs.emplace(id, std::move(job));
+  return Napi::Number::New(env, id);
+}
+
+// endTensorflowJob(id, raise) -> stats (Float64Array) of a statistics pass,
+// undefined after a gradient pass; throws the pass's error when `raise`.
+Napi::Value EndTensorflowJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int32_t id = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  std::unique_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(g_jobs_mutex);
+    auto it = g_jobs.find(id);
+    if (it != g_jobs.end()) {
+      job = std::move(it->second);
+      g_jobs.erase(it);
+    }
+  }
+  if (!job) throw expected(env, ErrorKind::Range, "the id of a running job", "job", describe(info[0]));
+  if (!info[1].ToBoolean().Value()) return env.Undefined();
+  if (!job->status.ok()) throw make_error(env, job->status.kind, job->status.message);
+  if (job->gradient) return env.Undefined();
+  return to_js(env, job->stats);
+}
+
+}  // namespace
+
+void register_tensorflow(Napi::Env env, Napi::Object exports) {
+  exports.Set("registerTensorflowOps", Napi::Function::New(env, RegisterTensorflowOps, "registerTensorflowOps"));
+  exports.Set("tensorflowJob", Napi::Function::New(env, TensorflowJob, "tensorflowJob"));
+  exports.Set("endTensorflowJob", Napi::Function::New(env, EndTensorflowJob, "endTensorflowJob"));
+}
+
+}  // namespace napi
+}  // namespace segloss
