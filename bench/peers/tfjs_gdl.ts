@@ -120,7 +120,18 @@ export class TfjsGdl {
     this.vg = tf.valueAndGrad((p: Tensor) => gdl(tf, p, tf.cast(tf.oneHot(this.labels, C), 'float32')));
   }
 
-  /** Loss + gradient, results read back to JS (the timed work). */
+  /**
+   * A training step's loss and gradient: the loss read back, the gradient
+   * left in TensorFlow for the next op (tfjs-node runs ops synchronously, so
+   * it is computed by the time valueAndGrad returns).
+   */
+  step(): void {
+    this.tf.tidy(() => {
+      this.loss = this.vg(this.pred).value.dataSync()[0];
+    });
+  }
+
+  /** Loss + gradient, both read back to JS (the timed work). */
   run(): void {
     this.tf.tidy(() => {
       const {value, grad} = this.vg(this.pred);
