@@ -123,25 +123,27 @@ function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.Named
   const addon = native();
   const ops = tensorflowOps!;
   const id = addon.tensorflowJob(spec, grad?.stats ?? null, grad?.gradScale ?? new Float64Array([1]), grad?.perSample ?? false);
-  const job = {dataId: b.write(Int32Array.of(id), [], 'int32'), shape: [], dtype: 'int32' as const};
+  let job: tf.TensorInfo | undefined;
   let outputs: tf.TensorInfo[] | undefined;
+  let stats: Float64Array | undefined;
   try {
+    job = {dataId: b.write(Int32Array.of(id), [], 'int32'), shape: [], dtype: 'int32'};
     const type = yTrue.dtype === 'int32' ? b.binding.TF_INT32 : b.binding.TF_FLOAT;
     outputs = b.executeMultipleOutputs(grad ? ops.gradientOp : ops.statsOp,
                                        [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: type}],
                                        [job, yTrue, yPred], grad ? 1 : 0);
   } finally {
-    b.disposeData(job.dataId);
+    if (job) b.disposeData(job.dataId);
+    // Ends the job whatever happened; raises the pass's own error only if
+    // the op ran (else the op's error is already on its way).
     try {
-      // ends the job whatever happened; throws the pass's error if the op ran
-      const stats = addon.endTensorflowJob(id, outputs !== undefined);
-      if (outputs && !grad) return stats as Float64Array;
+      stats = addon.endTensorflowJob(id, outputs !== undefined);
     } catch (e) {
       outputs?.forEach((t) => b.disposeData(t.dataId));
       throw e;
     }
   }
-  return outputs[0];
+  return grad ? outputs[0] : stats as Float64Array;
 }
 
 /** The tensor's values: the cpu backend's own typed array, else a copy read out of the backend. */
