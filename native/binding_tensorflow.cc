@@ -1,8 +1,9 @@
 // segloss inside TensorFlow's own runtime, for tfjs-node's 'tensorflow'
 // backend: two TensorFlow ops whose CPU kernels run segloss's passes on the
 // tensors' memory where TensorFlow holds it.
-//   SeglossStats(job, y_true, y_pred)              the reduction pass
-//   SeglossGradient(job, y_true, y_pred) -> grad   the gradient pass
+//   SeglossStats<token>(job, y_true, y_pred)              the reduction pass
+//   SeglossGradient<token>(job, y_true, y_pred) -> grad   the gradient pass
+// (<token> tells this copy of the addon from others in the process.)
 // Without them, every step copies yPred and yTrue out of TensorFlow
 // (readSync) into fresh memory, and the gradient back in; the copies and
 // the page faults of the fresh memory cost more than the passes themselves.
@@ -13,7 +14,8 @@
 // TensorFlow libraries tfjs-node has already loaded into this process and
 // looks up the functions of TensorFlow's stable C API for ops and kernels
 // (tensorflow/c/ops.h, kernels.h, tf_tensor.h) there; without tfjs-node it
-// says why and the JS side keeps its copying path.
+// says why and the JS side keeps its copying path, as it does when
+// TensorFlow cannot run the ops.
 //
 // A pass is a job: the JS kernel creates one (options, shape, and for a
 // gradient pass the statistics and the upstream scale), runs the op through
@@ -25,6 +27,7 @@
 #include <link.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -167,8 +170,17 @@ Job* find_job(int32_t id) {
   return it == g_jobs.end() ? nullptr : it->second.get();
 }
 
-const char* kStatsOp = "SeglossStats";
-const char* kGradientOp = "SeglossGradient";
+// The ops' names end in a token of this copy of the addon: TensorFlow
+// aborts the process when an op name is registered twice, as two copies of
+// segloss in one process (two versions in node_modules) would otherwise do,
+// and each copy's kernels must run its own jobs.
+std::string op_name(const char* stem) {
+  char token[32];
+  std::snprintf(token, sizeof token, "%llx", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(&g_jobs)));
+  return std::string(stem) + token;
+}
+const std::string kStatsOp = op_name("SeglossStats");
+const std::string kGradientOp = op_name("SeglossGradient");
 
 void fail(TF_OpKernelContext* ctx, const std::string& message) {
   TF_Status* s = g_api.NewStatus();
@@ -262,7 +274,8 @@ std::mutex g_register_mutex;
 bool g_registered = false;
 std::string g_register_error;
 
-bool register_op(const char* name, bool gradient, void (*compute)(void*, TF_OpKernelContext*), TF_Status* s) {
+bool register_op(const std::string& op_name, bool gradient, void (*compute)(void*, TF_OpKernelContext*), TF_Status* s) {
+  const char* name = op_name.c_str();
   TF_OpDefinitionBuilder* op = g_api.NewOpDefinitionBuilder(name);
   g_api.OpDefinitionBuilderAddInput(op, "job: int32");
   g_api.OpDefinitionBuilderAddInput(op, "y_true: T");

@@ -13,7 +13,7 @@ import * as tfn from '@tensorflow/tfjs-node';
 import {reference} from '../lib/reference';
 import {mulberry32} from '../lib/reference/random';
 import {LOSS_GRAD_KERNEL, LOSS_KERNEL, losses, metrics, ops, registerSeglossKernels} from '../lib/tfjs';
-import {setTensorflowOpEnabled, tensorflowOpStatus} from '../lib/tfjs/kernels';
+import {setTensorflowOpEnabled, tensorflowOpsState, tensorflowOpStatus} from '../lib/tfjs/kernels';
 import type {LossName} from '../lib/types';
 import {TOL, expectClose} from './tolerances';
 
@@ -260,8 +260,37 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
   it('says why where its ops cannot be registered (no TensorFlow in the process)', () => {
     const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
     const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(addon)}).registerTensorflowOps()))`]);
-    expect(JSON.parse(out.toString())).toEqual({available: false, statsOp: 'SeglossStats', gradientOp: 'SeglossGradient',
+    expect(JSON.parse(out.toString())).toEqual({available: false, statsOp: expect.stringMatching(/^SeglossStats[0-9a-f]+$/),
+      gradientOp: expect.stringMatching(/^SeglossGradient[0-9a-f]+$/),
       reason: 'TensorFlow is not loaded in this process (load @tensorflow/tfjs-node before registering)'});
+  });
+
+  it.each(['statsOp', 'gradientOp'] as const)('falls back to copying, and says why, when TensorFlow cannot run its %s', (which) => {
+    const c = CASES[1];
+    const {x, labels} = inputs(c, 13);
+    const yPred = held(tf.tensor(x, c.shape));
+    const yTrue = held(tf.tensor(labels, c.shape.slice(0, -1), 'int32'));
+    const f = (p: T) => ops.dice(yTrue, p, {activation: 'softmax'});
+    const expected = tf.tidy(() => {
+      const {value, grad} = tf.valueAndGrad(f)(yPred);
+      return [value.dataSync(), grad.dataSync()];
+    });
+    const state = tensorflowOpsState()!;
+    const saved = {...state};
+    state[which] = 'NoSuchSeglossOp';
+    try {
+      const got = tf.tidy(() => {
+        const {value, grad} = tf.valueAndGrad(f)(yPred);
+        return [value.dataSync(), grad.dataSync()];
+      });
+      expect(tensorflowOpStatus()).toEqual({available: false, reason: expect.stringMatching(/^TensorFlow could not run NoSuchSeglossOp: .*'NoSuchSeglossOp' is neither/)});
+      expect(Array.from(got[0])).toEqual(Array.from(expected[0]));
+      expect(Array.from(got[1])).toEqual(Array.from(expected[1]));
+    } finally {
+      Object.assign(tensorflowOpsState()!, saved, {reason: undefined});
+    }
+    expect(tensorflowOpStatus()).toEqual({available: true, reason: undefined});
+    tf.dispose([yPred, yTrue]);
   });
 
   it('refuses to run its op without a job', () => {
@@ -271,7 +300,7 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
     const yTrue = held(tf.zeros([1, 2], 'int32'));
     ops.dice(yTrue, yPred).dispose();
     const job = tf.scalar(987654, 'int32');
-    expect(() => b.executeMultipleOutputs('SeglossStats', [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_INT32}],
+    expect(() => b.executeMultipleOutputs(tensorflowOpsState()!.statsOp, [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_INT32}],
                                           [job, yTrue, yPred], 0)).toThrow(/segloss op ran with no such job/);
     tf.dispose([job, yTrue, yPred]);
   });

@@ -7,11 +7,12 @@
  *
  * Data movement:
  * - 'tensorflow' (tfjs-node): both passes run inside TensorFlow, as the ops
- *   `SeglossStats` and `SeglossGradient` the addon registers there
+ *   `SeglossStats…` and `SeglossGradient…` the addon registers there
  *   (native/binding_tensorflow.cc), on yTrue's and yPred's memory where
  *   TensorFlow holds it, and the gradient is a tensor TensorFlow allocates:
  *   nothing is copied between TensorFlow and JS but the loss and dy. Where
- *   the ops cannot be registered, the kernels take the copying path below.
+ *   the ops cannot be registered or run, the kernels take the copying path
+ *   below (tensorflowOpStatus() says why).
  * - 'cpu': the kernels read the tensors' typed arrays in place.
  * - any other backend ('wasm', 'webgl'): readSync (a copy out of the
  *   backend) of yTrue and yPred once per step, and write of the gradient.
@@ -50,8 +51,31 @@ interface TensorflowBackend extends Backend {
                          inputs: tf.TensorInfo[], numOutputs: number): tf.TensorInfo[];
 }
 
-let tensorflowOps: {available: boolean; statsOp: string; gradientOp: string; reason?: string} | undefined;
+interface TensorflowOps {
+  available: boolean;
+  statsOp: string;
+  gradientOp: string;
+  reason?: string;
+}
+let tensorflowOps: TensorflowOps | undefined;
 let tensorflowOpEnabled = true;
+
+/** The registered ops' state (mutable). Internal, for the tests. */
+export function tensorflowOpsState(): TensorflowOps | undefined {
+  return tensorflowOps;
+}
+
+/**
+ * TensorFlow did not run one of the ops (a tfjs-node-gpu build that cannot
+ * place it, say): the kernels take the copying path from then on.
+ */
+class TensorflowOpFailed extends Error {}
+
+/** Records why the ops are not used any more (rethrows anything but a TensorflowOpFailed). */
+function stopTensorflowOps(e: unknown): void {
+  if (!(e instanceof TensorflowOpFailed)) throw e;
+  tensorflowOps = {...tensorflowOps!, available: false, reason: e.message};
+}
 
 /**
  * Turns the in-TensorFlow path off (false) or back on, so that the copying
@@ -123,25 +147,34 @@ function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.Named
   const addon = native();
   const ops = tensorflowOps!;
   const id = addon.tensorflowJob(spec, grad?.stats ?? null, grad?.gradScale ?? new Float64Array([1]), grad?.perSample ?? false);
+  const op = grad ? ops.gradientOp : ops.statsOp;
   let job: tf.TensorInfo | undefined;
   let outputs: tf.TensorInfo[] | undefined;
   let stats: Float64Array | undefined;
+  let failure: unknown;
   try {
     job = {dataId: b.write(Int32Array.of(id), [], 'int32'), shape: [], dtype: 'int32'};
     const type = yTrue.dtype === 'int32' ? b.binding.TF_INT32 : b.binding.TF_FLOAT;
-    outputs = b.executeMultipleOutputs(grad ? ops.gradientOp : ops.statsOp,
-                                       [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: type}],
+    outputs = b.executeMultipleOutputs(op, [{name: 'T', type: b.binding.TF_ATTR_TYPE, value: type}],
                                        [job, yTrue, yPred], grad ? 1 : 0);
+  } catch (e) {
+    failure = e;
   } finally {
     if (job) b.disposeData(job.dataId);
     // Ends the job whatever happened; raises the pass's own error only if
-    // the op ran (else the op's error is already on its way).
+    // the op ran.
     try {
       stats = addon.endTensorflowJob(id, outputs !== undefined);
     } catch (e) {
       outputs?.forEach((t) => b.disposeData(t.dataId));
       throw e;
     }
+  }
+  if (!outputs) {
+    // (errors of tfjs-node's binding may come from another realm: no instanceof)
+    const message = (failure as {message?: unknown} | undefined)?.message;
+    const why = (typeof message === 'string' ? message : String(failure)).replace(/\s*\n\s*/g, ' ');
+    throw new TensorflowOpFailed(`TensorFlow could not run ${op}: ${why}`);
   }
   return grad ? outputs[0] : stats as Float64Array;
 }
@@ -187,11 +220,16 @@ function attrsOf(a: tf.NamedAttrMap): SeglossAttrs {
 function lossKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap}) {
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
-  let state: {stats: LossStats; args?: AnyLossArgs};
+  let state: {stats: LossStats; args?: AnyLossArgs} | undefined;
   if (runsInTensorflow(b)) {
     const {spec} = tensorflowSpec(inputs, at);
-    state = {stats: statsFromSpec(at.loss, spec, tensorflowPass(b, spec, inputs)!)};
-  } else {
+    try {
+      state = {stats: statsFromSpec(at.loss, spec, tensorflowPass(b, spec, inputs))};
+    } catch (e) {
+      stopTensorflowOps(e);
+    }
+  }
+  if (!state) {
     const args = argsOf(b, inputs, at);
     state = {stats: lossStats(at.loss, args), args};
   }
@@ -212,13 +250,17 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   if (!state) throw new Error(`segloss: no statistics saved for this ${at.loss} output (was it computed by ${LOSS_KERNEL}?)`);
   const dy = Float64Array.from(values(b, inputs.dy as tf.TensorInfo) as ArrayLike<number>);
   const gradScale = loss.shape.length === 0 ? dy[0] : dy;
-  if (!state.args) {
-    if (!runsInTensorflow(b)) throw new Error(`segloss: the ${at.loss} statistics were made in TensorFlow but the gradient runs on another backend`);
+  if (!state.args && runsInTensorflow(b)) {
     const n = tensorflowSpec(inputs, at, gradScale);
-    return tensorflowPass(b, n.spec, inputs, {stats: state.stats.values, gradScale: n.gradScale, perSample: n.perSample});
+    try {
+      return tensorflowPass(b, n.spec, inputs, {stats: state.stats.values, gradScale: n.gradScale, perSample: n.perSample});
+    } catch (e) {
+      stopTensorflowOps(e);
+    }
   }
-  // the forward kernel checked these very arrays
-  const {gradient} = gradientFromCheckedStats(at.loss, {...state.args, gradScale, gradient: true}, state.stats);
+  // the forward kernel checked these very tensors
+  const args = state.args ?? argsOf(b, inputs, at);
+  const {gradient} = gradientFromCheckedStats(at.loss, {...args, gradScale, gradient: true}, state.stats);
   return output(b, gradient, (inputs.yPred as tf.TensorInfo).shape);
 }
 
