@@ -6,6 +6,8 @@
  * registration, and tfjs-style errors.
  */
 import {execFileSync} from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import * as tfn from '@tensorflow/tfjs-node';
@@ -291,6 +293,20 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
     }
     expect(tensorflowOpStatus()).toEqual({available: true, reason: undefined});
     tf.dispose([yPred, yTrue]);
+  });
+
+  it('two copies of the addon in one process register their own ops', () => {
+    const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'segloss-')), 'segloss.node');
+    fs.copyFileSync(addon, copy);
+    const script = `const tf = require('@tensorflow/tfjs-node');
+      const r = [${JSON.stringify(addon)}, ${JSON.stringify(copy)}].map((f) => require(f).registerTensorflowOps());
+      console.log(JSON.stringify({r, sum: tf.sum(tf.ones([3])).dataSync()[0]}));`;
+    const out = execFileSync(process.execPath, ['-e', script], {cwd: path.join(__dirname, '..'), env: {...process.env, TF_CPP_MIN_LOG_LEVEL: '2'}});
+    const {r, sum} = JSON.parse(out.toString().trim().split('\n').pop()!);
+    expect(r.map((x: {available: boolean}) => x.available)).toEqual([true, true]);
+    expect(r[0].statsOp).not.toBe(r[1].statsOp);
+    expect(sum).toBe(3);  // TensorFlow's op registry is still usable (a duplicate name aborts the process)
   });
 
   it('refuses to run its op without a job', () => {
