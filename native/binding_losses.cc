@@ -167,20 +167,6 @@ Napi::Value run(const Napi::CallbackInfo& info, bool async, std::function<Status
 
 bool async_flag(const Napi::CallbackInfo& info, size_t i) { return info.Length() > i && info[i].ToBoolean().Value(); }
 
-// The single catch site of each entry point: C++ exceptions become JS errors.
-template <class F>
-Napi::Value guarded(const Napi::CallbackInfo& info, F&& f) {
-  try {
-    return f();
-  } catch (const Napi::Error& e) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(info.Env(), "segloss: out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string("segloss: internal error: ") + e.what());
-  }
-}
-
 // compute(spec, gradient: Float32Array | null, gradScale: Float64Array, perSample, async)
 Napi::Value Compute(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {

@@ -30,6 +30,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -235,29 +237,36 @@ void run_job(TF_OpKernelContext* ctx, bool gradient) {
       }
     }
   }
-  if (job && gradient) {
-    // the gradient has y_pred's shape
-    std::vector<int64_t> dims(g_api.NumDims(in[2]));
-    for (size_t d = 0; d < dims.size(); ++d) dims[d] = g_api.Dim(in[2], static_cast<int>(d));
-    const size_t bytes = static_cast<size_t>(g_api.TensorElementCount(in[2])) * sizeof(float);
-    grad = g_api.AllocateOutput(ctx, 0, kTfFloat, dims.data(), static_cast<int>(dims.size()), bytes, s);
-    if (g_api.GetCode(s) != kTfOk) {
-      error = std::string("segloss: TensorFlow could not allocate the gradient: ") + g_api.Message(s);
-      job->status = Status::Range(error);
-      job = nullptr;
+  // No C++ exception may cross TensorFlow's C API.
+  try {
+    if (job && gradient) {
+      // the gradient has y_pred's shape
+      std::vector<int64_t> dims(g_api.NumDims(in[2]));
+      for (size_t d = 0; d < dims.size(); ++d) dims[d] = g_api.Dim(in[2], static_cast<int>(d));
+      const size_t bytes = static_cast<size_t>(g_api.TensorElementCount(in[2])) * sizeof(float);
+      grad = g_api.AllocateOutput(ctx, 0, kTfFloat, dims.data(), static_cast<int>(dims.size()), bytes, s);
+      if (g_api.GetCode(s) != kTfOk) {
+        error = std::string("segloss: TensorFlow could not allocate the gradient: ") + g_api.Message(s);
+        job->status = Status::Range(error);
+        job = nullptr;
+      }
     }
-  }
-  if (job) {
-    const std::string wrong = bind(job, in[1], in[2]);
-    if (!wrong.empty()) {
-      job->status = Status::Internal("segloss: internal error: " + wrong);
-    } else if (!gradient) {
-      job->status = compute_stats(job->r, &job->stats);
-    } else {
-      // The statistics pass checked these same tensors (the tape saved them).
-      float* out = static_cast<float*>(g_api.TensorData(grad));
-      job->status = gradient_from_stats(job->r, job->stats.data(), job->r.t.B, 0, job->gs, out, true);
+    if (job) {
+      const std::string wrong = bind(job, in[1], in[2]);
+      if (!wrong.empty()) {
+        job->status = Status::Internal("segloss: internal error: " + wrong);
+      } else if (!gradient) {
+        job->status = compute_stats(job->r, &job->stats);
+      } else {
+        // The statistics pass checked these same tensors (the tape saved them).
+        float* out = static_cast<float*>(g_api.TensorData(grad));
+        job->status = gradient_from_stats(job->r, job->stats.data(), job->r.t.B, 0, job->gs, out, true);
+      }
     }
+  } catch (const std::bad_alloc&) {
+    error = "segloss: out of memory";
+  } catch (const std::exception& e) {
+    error = std::string("segloss: internal error: ") + e.what();
   }
   for (TF_Tensor* t : in)
     if (t) g_api.DeleteTensor(t);
@@ -309,63 +318,69 @@ bool register_ops(std::string* why) {
 
 // registerTensorflowOps() -> {available, reason?, statsOp, gradientOp}
 Napi::Value RegisterTensorflowOps(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string why;
-  const bool ok = register_ops(&why);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("available", Napi::Boolean::New(env, ok));
-  o.Set("statsOp", Napi::String::New(env, kStatsOp));
-  o.Set("gradientOp", Napi::String::New(env, kGradientOp));
-  if (!ok) o.Set("reason", Napi::String::New(env, why));
-  return o;
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    std::string why;
+    const bool ok = register_ops(&why);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("available", Napi::Boolean::New(env, ok));
+    o.Set("statsOp", Napi::String::New(env, kStatsOp));
+    o.Set("gradientOp", Napi::String::New(env, kGradientOp));
+    if (!ok) o.Set("reason", Napi::String::New(env, why));
+    return o;
+  });
 }
 
 // tensorflowJob(spec without data, stats: Float64Array | null, gradScale, perSample) -> id.
 // Without stats, a statistics job; with them, a gradient job.
 Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw expected(env, ErrorKind::Type, "a call spec object", "spec", describe(info[0]));
-  const Napi::Object spec = info[0].As<Napi::Object>();
-  auto job = std::make_unique<Job>();
-  Request& r = job->r;
-  parse_options(spec, &r);
-  r.t.B = count(spec, "B");
-  r.t.V = count(spec, "V");
-  r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", 5));
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    const int64_t n = r.t.B * stats_layout(r.opt, r.t.C).stride();
-    const double* st = typed<const double>(info[1], napi_float64_array, "Float64Array", "stats.values", n);
-    job->stats.assign(st, st + n);
-    job->gs = parse_scale(info[2], info[3].ToBoolean().Value(), r.t.B);
-    job->gradient = true;
-  }
-  std::lock_guard<std::mutex> lock(g_jobs_mutex);
-  int32_t id = g_next_job;
-  while (id <= 0 || g_jobs.count(id)) id = id <= 0 ? 1 : id + 1;
-  g_next_job = id + 1;
-  g_jobs.emplace(id, std::move(job));
-  return Napi::Number::New(env, id);
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw expected(env, ErrorKind::Type, "a call spec object", "spec", describe(info[0]));
+    const Napi::Object spec = info[0].As<Napi::Object>();
+    auto job = std::make_unique<Job>();
+    Request& r = job->r;
+    parse_options(spec, &r);
+    r.t.B = count(spec, "B");
+    r.t.V = count(spec, "V");
+    r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", 5));
+    if (!info[1].IsNull() && !info[1].IsUndefined()) {
+      const int64_t n = r.t.B * stats_layout(r.opt, r.t.C).stride();
+      const double* st = typed<const double>(info[1], napi_float64_array, "Float64Array", "stats.values", n);
+      job->stats.assign(st, st + n);
+      job->gs = parse_scale(info[2], info[3].ToBoolean().Value(), r.t.B);
+      job->gradient = true;
+    }
+    std::lock_guard<std::mutex> lock(g_jobs_mutex);
+    int32_t id = g_next_job;
+    while (id <= 0 || g_jobs.count(id)) id = id <= 0 ? 1 : id + 1;
+    g_next_job = id + 1;
+    g_jobs.emplace(id, std::move(job));
+    return Napi::Number::New(env, id);
+  });
 }
 
 // endTensorflowJob(id, raise) -> stats (Float64Array) of a statistics pass,
 // undefined after a gradient pass; throws the pass's error when `raise`.
 Napi::Value EndTensorflowJob(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int32_t id = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-  std::unique_ptr<Job> job;
-  {
-    std::lock_guard<std::mutex> lock(g_jobs_mutex);
-    auto it = g_jobs.find(id);
-    if (it != g_jobs.end()) {
-      job = std::move(it->second);
-      g_jobs.erase(it);
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const int32_t id = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+    std::unique_ptr<Job> job;
+    {
+      std::lock_guard<std::mutex> lock(g_jobs_mutex);
+      auto it = g_jobs.find(id);
+      if (it != g_jobs.end()) {
+        job = std::move(it->second);
+        g_jobs.erase(it);
+      }
     }
-  }
-  if (!job) throw expected(env, ErrorKind::Range, "the id of a running job", "job", describe(info[0]));
-  if (!info[1].ToBoolean().Value()) return env.Undefined();
-  if (!job->status.ok()) throw make_error(env, job->status.kind, job->status.message);
-  if (job->gradient) return env.Undefined();
-  return to_js(env, job->stats);
+    if (!job) throw expected(env, ErrorKind::Range, "the id of a running job", "job", describe(info[0]));
+    if (!info[1].ToBoolean().Value()) return env.Undefined();
+    if (!job->status.ok()) throw make_error(env, job->status.kind, job->status.message);
+    if (job->gradient) return env.Undefined();
+    return to_js(env, job->stats);
+  });
 }
 
 }  // namespace

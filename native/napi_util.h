@@ -9,6 +9,8 @@
 #include <napi.h>
 
 #include <cmath>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "core/types.h"
@@ -43,6 +45,20 @@ inline Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& 
     case ErrorKind::Type: return Napi::TypeError::New(env, message);
     case ErrorKind::Range: return Napi::RangeError::New(env, message);
     default: return Napi::Error::New(env, message);
+  }
+}
+
+// The single catch site of each entry point: C++ exceptions become JS errors.
+template <class F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F&& f) {
+  try {
+    return f();
+  } catch (const Napi::Error& e) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(info.Env(), "segloss: out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("segloss: internal error: ") + e.what());
   }
 }
 
