@@ -249,6 +249,23 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
     yPred.dispose();
   });
 
+  it('leaves no tensor behind in TensorFlow or in the backend over 50 training steps', () => {
+    const c = CASES[1];
+    const {x, labels} = inputs(c, 3);
+    const v = tf.variable(held(tf.tensor(x, c.shape)));
+    const yTrue = held(tf.tensor(labels, c.shape.slice(0, -1), 'int32'));
+    const opt = tf.train.sgd(0.1);
+    const b = tf.backend() as unknown as {numDataIds(): number; binding: {getNumOfTensors(): number}};
+    const minimize = () => opt.minimize(() => ops.generalizedDice(yTrue, v, {activation: 'softmax'}) as import('@tensorflow/tfjs-core').Scalar);
+    minimize();
+    const before = {tensors: tf.memory().numTensors, dataIds: b.numDataIds(), handles: b.binding.getNumOfTensors()};
+    for (let i = 0; i < 50; i++) minimize();
+    expect({tensors: tf.memory().numTensors, dataIds: b.numDataIds(), handles: b.binding.getNumOfTensors()}).toEqual(before);
+    expect(tensorflowOpStatus()).toEqual({available: true, reason: undefined});
+    tf.dispose([v, yTrue]);
+    opt.dispose();
+  });
+
   it('throws a pass\'s error with segloss\'s message and leaks no tensors', () => {
     const yPred = held(tf.fill([1, 4, 4, 2], 0.5));
     const bad = held(tf.fill([1, 4, 4], 7, 'int32'));
