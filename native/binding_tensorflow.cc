@@ -26,6 +26,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -352,9 +353,11 @@ Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
       job->gradient = true;
     }
     std::lock_guard<std::mutex> lock(g_jobs_mutex);
+    // ids 1 .. INT32_MAX, then round again, skipping any still running
+    auto after = [](int32_t i) { return i >= INT32_MAX || i <= 0 ? 1 : i + 1; };
     int32_t id = g_next_job;
-    while (id <= 0 || g_jobs.count(id)) id = id <= 0 ? 1 : id + 1;
-    g_next_job = id + 1;
+    while (id <= 0 || g_jobs.count(id)) id = after(id);
+    g_next_job = after(id);
     g_jobs.emplace(id, std::move(job));
     return Napi::Number::New(env, id);
   });
