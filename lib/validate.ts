@@ -228,7 +228,7 @@ function targetKindOf(dtype: 'uint8' | 'uint16' | 'int32' | 'float32', length: n
 }
 
 /** The upstream gradient: one value, or one per sample with reduction 'none'. */
-function checkGradScale(gs: unknown, reduction: number, B: number): {gradScale: Float64Array; perSample: boolean} {
+export function checkGradScale(gs: unknown, reduction: number, B: number): {gradScale: Float64Array; perSample: boolean} {
   if (typeof gs === 'number') {
     if (!Number.isFinite(gs)) throw rangeError('a finite number', 'gradScale', show(gs));
     return {gradScale: new Float64Array([gs]), perSample: false};

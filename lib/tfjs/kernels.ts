@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {gradientFromCheckedStats, lossStats, lossFromStats, LossStats, statsFromSpec} from '../api';
 import {native, NativeSpec} from '../native';
 import type {AnyLossArgs, LossName, Target} from '../types';
-import {deviceOf, DeviceTensor, normalizeOnDevice} from '../validate';
+import {checkGradScale, deviceOf, DeviceTensor, normalizeOnDevice} from '../validate';
 
 export const LOSS_KERNEL = 'SeglossLoss';
 export const LOSS_GRAD_KERNEL = 'SeglossLossGrad';
@@ -34,13 +34,14 @@ export interface SeglossAttrs {
 }
 
 /**
- * What the backward pass of each forward output needs: the statistics, and
- * on the typed-array paths the arguments as read (so a backend that copies
+ * What the backward pass of each forward output needs: the statistics, the
+ * native spec when they were made in TensorFlow, and on the typed-array
+ * paths the arguments as read (so a backend that copies
  * its data out does so once per step, not once per pass). Keyed by the
  * output's data id, which the tape's saved copy of the output shares;
  * dropped with it.
  */
-const saved = new WeakMap<object, {stats: LossStats; args?: AnyLossArgs}>();
+const saved = new WeakMap<object, {stats: LossStats; args?: AnyLossArgs; spec?: NativeSpec}>();
 
 type Backend = tf.KernelBackend & {data?: {get(id: object): {values?: unknown}}};
 
@@ -86,7 +87,7 @@ export function setTensorflowOpEnabled(on: boolean): void {
 }
 
 /** Whether `backend` is tfjs-node's and segloss's op is registered in its TensorFlow (registering it once). */
-export function runsInTensorflow(backend: object): backend is TensorflowBackend {
+function runsInTensorflow(backend: object): backend is TensorflowBackend {
   const b = backend as Partial<TensorflowBackend>;
   if (!tensorflowOpEnabled || typeof b.binding?.executeOp !== 'function' || typeof b.executeMultipleOutputs !== 'function') {
     return false;
@@ -121,15 +122,15 @@ function described(t: tf.TensorInfo): DeviceTensor {
  * tensors checked as described ones (element type and count), the `device`
  * option as for host arrays (TensorFlow's CPU tensors are host memory).
  */
-function tensorflowSpec(inputs: tf.NamedTensorInfoMap, at: SeglossAttrs, gradScale?: number | Float64Array) {
+function tensorflowSpec(inputs: tf.NamedTensorInfoMap, at: SeglossAttrs): NativeSpec {
   const yTrue = inputs.yTrue as tf.TensorInfo;
   const yPred = inputs.yPred as tf.TensorInfo;
   const {device, ...options} = JSON.parse(at.options) as {device?: unknown};
   const n = normalizeOnDevice(at.loss, {...options, prediction: described(yPred), target: described(yTrue),
-    shape: yPred.shape, gradient: false, gradScale},
+    shape: yPred.shape, gradient: false},
   (v): v is DeviceTensor => typeof v === 'object' && v !== null && 'pointer' in v);
   n.spec.device = deviceOf(device);
-  return n;
+  return n.spec;
 }
 
 /**
@@ -220,11 +221,11 @@ function attrsOf(a: tf.NamedAttrMap): SeglossAttrs {
 function lossKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap}) {
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
-  let state: {stats: LossStats; args?: AnyLossArgs} | undefined;
+  let state: {stats: LossStats; args?: AnyLossArgs; spec?: NativeSpec} | undefined;
   if (runsInTensorflow(b)) {
-    const {spec} = tensorflowSpec(inputs, at);
+    const spec = tensorflowSpec(inputs, at);
     try {
-      state = {stats: statsFromSpec(at.loss, spec, tensorflowPass(b, spec, inputs))};
+      state = {stats: statsFromSpec(at.loss, spec, tensorflowPass(b, spec, inputs)), spec};
     } catch (e) {
       stopTensorflowOps(e);
     }
@@ -250,10 +251,11 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   if (!state) throw new Error(`segloss: no statistics saved for this ${at.loss} output (was it computed by ${LOSS_KERNEL}?)`);
   const dy = Float64Array.from(values(b, inputs.dy as tf.TensorInfo) as ArrayLike<number>);
   const gradScale = loss.shape.length === 0 ? dy[0] : dy;
-  if (!state.args && runsInTensorflow(b)) {
-    const n = tensorflowSpec(inputs, at, gradScale);
+  if (state.spec && runsInTensorflow(b)) {
+    // the forward kernel validated everything but dy
+    const scale = checkGradScale(gradScale, state.spec.reduction, state.spec.B as number);
     try {
-      return tensorflowPass(b, n.spec, inputs, {stats: state.stats.values, gradScale: n.gradScale, perSample: n.perSample});
+      return tensorflowPass(b, state.spec, inputs, {stats: state.stats.values, ...scale});
     } catch (e) {
       stopTensorflowOps(e);
     }
