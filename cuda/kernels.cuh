@@ -75,9 +75,11 @@ template <int NA>
 __device__ __forceinline__ void block_sum(const double* acc, int n, double* out) {
   __shared__ double warp_sums[kWarps][NA];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int f = 0; f < n; ++f) {
-    const double s = warp_sum(acc[f]);
-    if (lane == 0) warp_sums[warp][f] = s;
+  for (int f = 0; f < NA; ++f) {  // (a fixed trip count keeps acc in registers)
+    if (f < n) {
+      const double s = warp_sum(acc[f]);
+      if (lane == 0) warp_sums[warp][f] = s;
+    }
   }
   __syncthreads();
   if (static_cast<int>(threadIdx.x) < n) {
@@ -151,12 +153,28 @@ struct Quad {
   }
 };
 
+// The call's context as the kernel sees it. With S != 0 the channel count
+// is known at compile time (S = 1: a binary map, S = 2: two channels), and a
+// local copy that says so lets nvcc fold every per-class loop of the voxel
+// math to a fixed trip count: the per-voxel arrays then live in registers
+// instead of a local-memory stack frame (ptxas -v: 80-176 bytes of stack per
+// thread before).
+template <int S>
+__device__ __forceinline__ vm::Ctx kernel_ctx(const vm::Ctx& c0) {
+  vm::Ctx c = c0;
+  if (S != 0) {
+    c.C = S;
+    c.binary = S == 1;
+  }
+  return c;
+}
+
 template <class Math, int S, TargetKind TK>
 __global__ void reduce_kernel(Launch a) {
   constexpr int KC = S == 0 ? 0 : 2;
   constexpr int KM = S == 0 ? kMaxClasses : 2;
   constexpr int NA = 2 + KM * Math::F;  // N, the class sums, the bad count
-  const vm::Ctx& c = a.ctx;
+  const vm::Ctx c = kernel_ctx<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
@@ -180,7 +198,8 @@ __global__ void reduce_kernel(Launch a) {
         ok &= vm::reduce_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], p, r, xd, acc);
     }
   }
-  acc[na - 1] = ok ? 0.0 : 1.0;
+  for (int f = 0; f < NA; ++f)  // acc[na - 1], with static indices (see block_sum)
+    if (f == na - 1) acc[f] = ok ? 0.0 : 1.0;
   block_sum<NA>(acc, na, a.partial + chunk * na);
 }
 
@@ -188,7 +207,7 @@ template <class Math, int S, TargetKind TK>
 __global__ void gradient_kernel(Launch a) {
   constexpr int KC = S == 0 ? 0 : 2;
   constexpr int KM = S == 0 ? kMaxClasses : 2;
-  const vm::Ctx& c = a.ctx;
+  const vm::Ctx c = kernel_ctx<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);

@@ -16,7 +16,7 @@ import * as api from '../lib';
 import {runLossEmulated} from '../lib/api';
 import type {AnyLossArgs, LossName} from '../lib/types';
 import {Config, LOSSES, REDUCTIONS, Runner, compare, defineReferenceSuites, makeInputs} from './kernel_suites';
-import {errorClass, expectBitIdentical, thrown} from './tolerances';
+import {errorClass, expectBitIdentical, mulberry32, seedOf, thrown} from './tolerances';
 
 const runEmulated: Runner = (name, a) => runLossEmulated(name, a);
 
@@ -56,6 +56,44 @@ describe('cuda-emulated: a 16 x 17 x 13 volume in 16 classes with a mask and ign
     for (let i = 0; i < target.length; i += 11) target[i] = 255;
     compare(runEmulated, name, {prediction, target, shape, activation: 'softmax', mask, ignoreIndex: 255,
                                 reduction: REDUCTIONS[4].reduction, gradScale: REDUCTIONS[4].gradScale(2)});
+  });
+});
+
+// The kernels take exp / log / log1p in float32 (voxel_math.h, device
+// flavour). Confident predictions are where that could hurt (1 - p, log q
+// and g - sum p g of a saturated class near 0), so: 98% of the voxels with
+// logits 10 to 20 away from the wrong classes, the rest unsure.
+describe('cuda-emulated: confident predictions keep the contract accuracy', () => {
+  const cfgs: Config[] = [
+    {C: 1, activation: 'sigmoid', target: 'Uint8'},
+    {C: 2, activation: 'softmax', target: 'Uint8'},
+    {C: 3, activation: 'softmax', target: 'Uint8'},
+    {C: 3, activation: 'sigmoid', target: 'Uint8'},
+  ];
+  it.each(LOSSES)('%s', (name) => {
+    for (const cfg of cfgs) {
+      const shape = [2, 30, 20, 21, cfg.C];
+      const {prediction, target} = makeInputs(cfg, shape, `${name} confident`);
+      const labels = target as Uint8Array;
+      const rand = mulberry32(seedOf(`${name} ${cfg.C} ${cfg.activation} confident`));
+      for (let v = 0; v < labels.length; v++) {
+        if (rand() < 0.02) continue;  // unsure: keep makeInputs' logits in [-3, 3]
+        const margin = 10 + 10 * rand();
+        if (cfg.C === 1) prediction[v] = labels[v] === 1 ? margin : -margin;
+        else for (let c = 0; c < cfg.C; c++) prediction[v * cfg.C + c] = c === labels[v] ? margin : -margin;
+      }
+      compare(runEmulated, name, {prediction, target, shape, activation: cfg.activation});
+    }
+  });
+  // x - max beyond float32's range (both logits finite) must not turn into
+  // -inf, and then NaN, on its way into the float32 exp.
+  it.each(LOSSES)('%s: logits +-3e38', (name) => {
+    const shape = [1, 6, 2];
+    const prediction = Float32Array.from([3e38, -3e38, -3e38, 3e38, 1, -2, 0, 0, -3e38, 3e38, 2, 1]);
+    const target = Uint8Array.from([1, 1, 0, 0, 0, 1]);
+    const got = compare(runEmulated, name, {prediction, target, shape, activation: 'softmax'});
+    expect(Number.isFinite(got.loss)).toBe(true);
+    expect(Array.from(got.gradient!).every(Number.isFinite)).toBe(true);
   });
 });
 

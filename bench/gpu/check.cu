@@ -7,7 +7,7 @@
 // emulation (target segloss_gpu_check_emulated; `--quick` sizes), so the
 // same program builds and runs on a machine without a GPU.
 //
-//   segloss_gpu_check [--quick] [--json FILE] [--no-huge]
+//   segloss_gpu_check [--quick] [--json FILE] [--no-huge] [--profile]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -225,7 +225,10 @@ struct Compare {
       const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
       worst_loss = std::max(worst_loss, dl);
       worst_grad = std::max(worst_grad, dg);
-      const bool ok = g.status.ok() && dl <= 1e-9 && dg <= 1e-6 && finite;
+      // LOSSES.md section 4's accuracy (the CPU backend is float64-exact to
+      // ~1e-15, so it stands in for the float64 reference): the kernels take
+      // exp / log in float32, which moves the loss by ~1e-8 relative.
+      const bool ok = g.status.ok() && dl <= 1e-6 && dg <= 1e-6 && finite;
       failures += !ok;
       if (!ok || verbose)
         std::printf("%s %s (%s, %lld elements): loss %.17g vs cpu %.17g (rel %.2e), gradient rel L2 %.2e%s %s\n",
@@ -246,23 +249,32 @@ struct Json {
 };
 
 std::string quote(const std::string& v) { return "\"" + v + "\""; }
+// (std::to_string prints 6 fixed decimals: an error of 1e-8 would read 0.)
+std::string sci(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3e", v);
+  return b;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, huge = true;
+  bool quick = false, huge = true, profile = false;
   std::string json_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
+    else if (a == "--profile") profile = true;
     else if (a == "--no-huge") huge = false;
     else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--no-huge] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--no-huge] [--profile] [--json FILE]\n", argv[0]);
       return 2;
     }
   }
-  if (quick) huge = false;
+  // --profile: one run of each Generalized Dice pass at 512^3 x {2, 8} and
+  // nothing else, for a profiler (ncu -k regex:_kernel) to look at.
+  if (quick || profile) huge = false;
   const BackendInfo info = gpu::info();
   std::printf("segloss GPU check: backend %s, device %s\n", info.name.c_str(),
               info.available ? info.device.c_str() : ("unavailable: " + info.reason).c_str());
@@ -277,7 +289,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<int64_t, int64_t>> shapes =
       quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}}
             : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 65536 + 3}, {1, 1 << 22}, {4, 96 * 96 * 96}};
-  for (int l = 0; l < 4; ++l)
+  for (int l = 0; l < (profile ? 0 : 4); ++l)
     for (const auto& bv : shapes)
       for (int64_t C : {1, 2, 3, 8})
         for (int a = 0; a < 3; ++a) {
@@ -302,11 +314,11 @@ int main(int argc, char** argv) {
   int failures = cmp.failures;
   out.field("cases", std::to_string(cases.size()));
   out.field("mismatches", std::to_string(failures));
-  out.field("worst_loss_rel", std::to_string(cmp.worst_loss));
-  out.field("worst_gradient_rel_l2", std::to_string(cmp.worst_grad));
+  out.field("worst_loss_rel", sci(cmp.worst_loss));
+  out.field("worst_gradient_rel_l2", sci(cmp.worst_grad));
 
   // Bit identity run to run, and bad input found on the device.
-  {
+  if (!profile) {
     Case c{Loss::GeneralizedDice, 2, quick ? 20000 : 3000000, 3, Activation::Softmax, TargetKind::U8, true, true};
     make_inputs(c, 7, &h);
     const Options o = options_of(c);
@@ -360,10 +372,12 @@ int main(int argc, char** argv) {
   }
   out.field("copy_gbs", std::to_string(copy_gbs));
 
-  std::printf("\n| loss | volume | C | loss + gradient (ms, median) | GB moved | GB/s | %% of copy |\n");
+  std::printf("\n| loss | volume | C | loss + gradient (ms, median; reduce + gradient pass) | GB moved | GB/s | %% of copy |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   std::string rows = "[";
-  const std::vector<int64_t> sides = quick ? std::vector<int64_t>{32, 48} : std::vector<int64_t>{256, 512};
+  const std::vector<int64_t> sides = quick     ? std::vector<int64_t>{32, 48}
+                                     : profile ? std::vector<int64_t>{512}
+                                               : std::vector<int64_t>{256, 512};
   for (int64_t side : sides)
     for (int64_t C : {2, 8}) {
       Case c{Loss::GeneralizedDice, 1, side * side * side, C, Activation::Softmax, TargetKind::U8, false, false};
@@ -378,31 +392,44 @@ int main(int argc, char** argv) {
       Tensors d = h.t;
       d.x = static_cast<const float*>(dx);
       d.target = dt;
-      for (int l = 0; l < 4; ++l) {
+      for (int l = 0; l < (profile ? 1 : 4); ++l) {
         Options o = options_of(c);
         o.loss = Loss(l);
         o.include_background = o.loss != Loss::SensitivitySpecificity;
         const StatsLayout L = stats_layout(o, C);
         std::vector<double> stats(L.stride());
-        std::vector<double> ms;
+        std::vector<double> ms, ms_reduce, ms_gradient;
         const double scale = 1;
-        for (int r = 0; r < (quick ? 3 : 12); ++r) {
+        for (int r = 0; r < (profile ? 1 : quick ? 3 : 12); ++r) {
           const double s = now_ms();
           gpu::reduce_device(o, d, stats.data());
+          const double s1 = now_ms();
           Finalized f = finalize(o, C, stats.data(), 1, 0, 1, &scale, false);
+          const double s2 = now_ms();
           gpu::gradient_device(o, d, f.coef.data(), static_cast<float*>(dg));
-          if (r >= 2 || quick) ms.push_back(now_ms() - s);
+          if (r >= 2 || quick || profile) {
+            const double e = now_ms();
+            ms.push_back(e - s);
+            ms_reduce.push_back(s1 - s);  // reduce, combine, statistics to the host
+            ms_gradient.push_back(e - s2);  // coefficients to the device, gradient
+          }
         }
-        std::sort(ms.begin(), ms.end());
-        const double med = ms[ms.size() / 2];
+        auto median = [](std::vector<double> v) {
+          std::sort(v.begin(), v.end());
+          return v[v.size() / 2];
+        };
+        const double med = median(ms), med_reduce = median(ms_reduce), med_gradient = median(ms_gradient);
         // reduce reads x and labels; gradient reads x (GDL 'softmax' does) and labels, writes the gradient
         const double gb = (double(n) * 4 + c.V + double(n) * 4 + c.V + double(n) * 4) / 1e9;
         const double gbs = gb / (med / 1e3);
-        std::printf("| %s | %lld^3 | %lld | %.3f | %.3f | %.0f | %.0f%% |\n", kLossNames[l], (long long)side,
-                    (long long)C, med, gb, gbs, 100 * gbs / copy_gbs);
-        char row[300];
-        std::snprintf(row, sizeof row, "%s{\"loss\": \"%s\", \"side\": %lld, \"C\": %lld, \"ms\": %.4f, \"gb\": %.4f, \"gbs\": %.1f}",
-                      rows.size() > 1 ? ", " : "", kLossNames[l], (long long)side, (long long)C, med, gb, gbs);
+        std::printf("| %s | %lld^3 | %lld | %.3f (%.3f + %.3f) | %.3f | %.0f | %.0f%% |\n", kLossNames[l],
+                    (long long)side, (long long)C, med, med_reduce, med_gradient, gb, gbs, 100 * gbs / copy_gbs);
+        char row[400];
+        std::snprintf(row, sizeof row,
+                      "%s{\"loss\": \"%s\", \"side\": %lld, \"C\": %lld, \"ms\": %.4f, \"reduce_ms\": %.4f, "
+                      "\"gradient_ms\": %.4f, \"gb\": %.4f, \"gbs\": %.1f}",
+                      rows.size() > 1 ? ", " : "", kLossNames[l], (long long)side, (long long)C, med, med_reduce,
+                      med_gradient, gb, gbs);
         rows += row;
       }
       gpu::device_free(dx);
@@ -413,11 +440,13 @@ int main(int argc, char** argv) {
   out.field("timings", rows);
 
   // Host data: staged CUDA vs the CPU backend, for 'auto''s crossover.
-  std::printf("\nhost typed arrays, GDL softmax C=2 u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
-              ThreadPool::instance().threads());
-  std::printf("| elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|\n");
+  if (!profile) {
+    std::printf("\nhost typed arrays, GDL softmax C=2 u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
+                ThreadPool::instance().threads());
+    std::printf("| elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|\n");
+  }
   std::string cross = "[";
-  for (int64_t e = quick ? 12 : 16; e <= (quick ? 16 : 27); e += quick ? 2 : 1) {
+  for (int64_t e = quick ? 12 : 16; e <= (profile ? 0 : quick ? 16 : 27); e += quick ? 2 : 1) {
     Case c{Loss::GeneralizedDice, 1, (int64_t(1) << e) / 2, 2, Activation::Softmax, TargetKind::U8, false, false};
     make_inputs(c, 11, &h);
     const Options o = options_of(c);

@@ -29,8 +29,26 @@
 #define SEGLOSS_HD inline __attribute__((always_inline))
 #endif
 
+// Two flavours of this header, told apart by an inline namespace so that the
+// CPU build and the kernels (nvcc, or the SIMT emulation) can be linked into
+// one addon without two different bodies sharing one symbol:
+//   host:   every function in float64, exp / log from libm;
+//   device: the same, except that the scalar exp, log and log1p take their
+//           argument in float32 and return the float32 result widened
+//           (see exp_lanes below for why, and why that keeps the contract).
+#if defined(__CUDACC__) || defined(SEGLOSS_SIMT_EMULATE)
+#define SEGLOSS_DEVICE_MATH 1
+#else
+#define SEGLOSS_DEVICE_MATH 0
+#endif
+
 namespace segloss {
 namespace vm {
+#if SEGLOSS_DEVICE_MATH
+inline namespace device {
+#else
+inline namespace host {
+#endif
 
 // Probabilities below this are clamped in WCE with activation 'none'
 // (LOSSES.md: q = max(p, 1e-7)); its gradient is 0 there.
@@ -70,7 +88,36 @@ inline Vd zero_like(Vd) { return Vd{}; }
 inline Vm is_integral(Vd v) { return __builtin_convertvector(__builtin_convertvector(v, Vm), Vd) == v; }
 #endif
 
+#if SEGLOSS_DEVICE_MATH
+// Device flavour: e^v, log v and log(1 + v) through their float32 versions.
+// A float64 exp or log is some forty float64 instructions on a GPU, and the
+// passes run two to eight of them per voxel: at float64 rates (1/2 of
+// float32 on sm_80 / sm_90, 1/64 on consumer GPUs) that, not memory, bounded
+// the kernels (measured on an H200: README, CUDA). The float32 versions (a
+// few instructions, error within 2 ulp) only perturb each term e_l by a
+// relative 1e-7 or so (every exp argument is <= 0: x - max, -|z|). What
+// follows stays float64: p_l = e_l / sum_k e_k, so the p_l still sum to 1 to
+// float64 rounding and 1 - p_l, g_l - sum_k p_k g_k or r - p of a confident
+// voxel cancel float64 numbers, not float32 ones; log-softmax is
+// m + log1p(sum of the other terms), not m + log(sum), so log q of a
+// confident class (near 0) keeps its relative precision. Sums, divisions,
+// chain rule and statistics are float64 as on the CPU.
+// (exp: rounding v to float32 would cost a relative |v| 6e-8 of e^v, 5e-7 at
+// v = -8; e^v = e^f (1 + (v - f)) with f = float32(v) takes that back for
+// one float64 subtraction and one fused multiply-add. v is clamped at -104,
+// where e^f is already 0, so that a difference of two finite logits beyond
+// float32's range cannot become -inf and then NaN.)
+SEGLOSS_HD double exp_lanes(double v) {
+  const float f = static_cast<float>(v < -104.0 ? -104.0 : v);
+  return static_cast<double>(expf(f)) * (1.0 + (v - static_cast<double>(f)));
+}
+SEGLOSS_HD double log_lanes(double v) { return static_cast<double>(logf(static_cast<float>(v))); }
+SEGLOSS_HD double log1p_lanes(double v) { return static_cast<double>(log1pf(static_cast<float>(v))); }
+#else
 SEGLOSS_HD double exp_lanes(double v) { return exp(v); }
+SEGLOSS_HD double log_lanes(double v) { return log(v); }
+SEGLOSS_HD double log1p_lanes(double v) { return log1p(v); }
+#endif
 SEGLOSS_HD double max_lanes(double a, double b) { return a > b ? a : b; }
 SEGLOSS_HD double abs_lanes(double v) { return fabs(v); }
 #if !defined(__CUDACC__)
@@ -121,8 +168,6 @@ inline Vd log_lanes(Vd v) {
   return ed * 0.6931471803691238 + (log1p_lanes(m - 1.0) + ed * 1.9082149292705877e-10);
 }
 #endif
-SEGLOSS_HD double log_lanes(double v) { return log(v); }
-SEGLOSS_HD double log1p_lanes(double v) { return log1p(v); }
 
 // log(1 + e^y) without overflow or loss of precision for large |y|.
 template <class T>
@@ -279,7 +324,9 @@ SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* l
   if (c.act == Activation::None) return probabilities_none<KC>(c, xp, p);
   double m, s;
   const bool ok = probabilities_logits<KC>(c, xp, p, &m, &s);
-  if (c.act == Activation::Softmax) *lse = m + log(s);
+  // s = 1 + (the other classes' terms): log1p keeps log q of a confident
+  // class (x - lse, near 0) relatively precise with a float32 log too.
+  if (c.act == Activation::Softmax) *lse = m + log1p_lanes(s - 1.0);
   return ok;
 }
 
@@ -495,5 +542,6 @@ inline Ctx make_ctx(const Options& o, const Tensors& t) {
   return c;
 }
 
+}  // namespace device / host
 }  // namespace vm
 }  // namespace segloss
