@@ -35,7 +35,10 @@ export interface CommonArgs {
   gradient?: boolean | Float32Array;
   /** Upstream gradient: a number, or one value per sample with `reduction: 'none'`. Default 1. */
   gradScale?: number | Float32Array | Float64Array;
-  /** Default `'auto'`. */
+  /**
+   * Default `'auto'`: the CPU, unless SEGLOSS_AUTO_CUDA_MIN_ELEMENTS names a
+   * size from which host arrays are staged to CUDA (README, CUDA).
+   */
   device?: Device;
 }
 

@@ -26,10 +26,14 @@ const Backend kSimt{simt::reduce, simt::gradient};
 const Backend kCuda{cuda::reduce, cuda::gradient};
 #endif
 
-// Until a GPU run measures the host-data crossover (scripts/gpu-check.sh
-// prints it), 'auto' sends host tensors to CUDA only from 16 Mi elements,
-// where the PCIe copy is amortised over a volume the CPU needs milliseconds for.
-constexpr int64_t kDefaultAutoCudaMinElements = int64_t(1) << 24;
+// 'auto' keeps tensors in host memory on the CPU unless
+// SEGLOSS_AUTO_CUDA_MIN_ELEMENTS names a size from which to stage them to
+// CUDA. Measured by scripts/gpu-check.sh on an H200 machine (16 CPU threads):
+// staged CUDA lost to the CPU at every size from 2^16 to 2^27 elements but
+// one (2^17, within noise), by 1.6x to 2.2x from 2^19 up (README, CUDA): the
+// staging copies and PCIe, not the kernels, bound it. Device-resident data (DeviceBuffer) is another
+// matter: there the kernels run at memory speed.
+constexpr int64_t kDefaultAutoCudaMinElements = INT64_MAX;
 
 Status unusable(const std::string& why) {
   return Status::Device("Expected a usable CUDA device for device but received 'cuda': " + why);
