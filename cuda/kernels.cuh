@@ -75,7 +75,7 @@ template <int NA>
 __device__ __forceinline__ void block_sum(const double* acc, int n, double* out) {
   __shared__ double warp_sums[kWarps][NA];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int f = 0; f < NA; ++f) {  // (a fixed trip count keeps acc in registers)
+  for (int f = 0; f < NA; ++f) {  // (indices known at compile time, as in the loops that fill acc)
     if (f < n) {
       const double s = warp_sum(acc[f]);
       if (lane == 0) warp_sums[warp][f] = s;
@@ -198,7 +198,7 @@ __global__ void reduce_kernel(Launch a) {
         ok &= vm::reduce_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], p, r, xd, acc);
     }
   }
-  for (int f = 0; f < NA; ++f)  // acc[na - 1], with static indices (see block_sum)
+  for (int f = 0; f < NA; ++f)  // acc[na - 1]
     if (f == na - 1) acc[f] = ok ? 0.0 : 1.0;
   block_sum<NA>(acc, na, a.partial + chunk * na);
 }

@@ -31,8 +31,8 @@ const Backend kCuda{cuda::reduce, cuda::gradient};
 // CUDA. Measured by scripts/gpu-check.sh on an H200 machine (16 CPU threads):
 // staged CUDA lost to the CPU at every size from 2^16 to 2^27 elements but
 // one (2^17, within noise), by 1.6x to 2.2x from 2^19 up (README, CUDA): the
-// staging copies and PCIe, not the kernels, bound it. Device-resident data (DeviceBuffer) is another
-// matter: there the kernels run at memory speed.
+// staging copies and PCIe, not the kernels, bound it. Device-resident data
+// (DeviceBuffer) needs no staging and always runs on CUDA.
 constexpr int64_t kDefaultAutoCudaMinElements = INT64_MAX;
 
 Status unusable(const std::string& why) {
