@@ -183,6 +183,7 @@ struct Loops {
       c.binary = S == 1;
     }
     c.multilabel = ACT == Activation::Sigmoid && !c.binary;
+    c.one_hot = TK != TargetKind::Dense;
     return c;
   }
 
