@@ -62,13 +62,16 @@ describe('cuda-emulated: a 16 x 17 x 13 volume in 16 classes with a mask and ign
 // The kernels take exp / log / log1p in float32 (voxel_math.h, device
 // flavour). Confident predictions are where that could hurt (1 - p, log q
 // and g - sum p g of a saturated class near 0), so: 98% of the voxels with
-// logits 10 to 20 away from the wrong classes, the rest unsure.
+// logits 10 to 20 away from the wrong classes, the rest unsure (with
+// activation 'none': every voxel's probabilities 1e-6 from its label).
 describe('cuda-emulated: confident predictions keep the contract accuracy', () => {
   const cfgs: Config[] = [
     {C: 1, activation: 'sigmoid', target: 'Uint8'},
     {C: 2, activation: 'softmax', target: 'Uint8'},
     {C: 3, activation: 'softmax', target: 'Uint8'},
     {C: 3, activation: 'sigmoid', target: 'Uint8'},
+    {C: 1, activation: 'none', target: 'Uint8'},
+    {C: 2, activation: 'none', target: 'Uint8'},
   ];
   it.each(LOSSES)('%s', (name) => {
     for (const cfg of cfgs) {
@@ -77,6 +80,14 @@ describe('cuda-emulated: confident predictions keep the contract accuracy', () =
       const labels = target as Uint8Array;
       const rand = mulberry32(seedOf(`${name} ${cfg.C} ${cfg.activation} confident`));
       for (let v = 0; v < labels.length; v++) {
+        if (cfg.activation === 'none') {
+          // every voxel 1e-6 from its label: a float32 log of q = 1 - p would
+          // be off by the same ~1e-8 at each (log q near 0)
+          const d = 1e-6;
+          if (cfg.C === 1) prediction[v] = labels[v] === 1 ? 1 - d : d;
+          else for (let c = 0; c < cfg.C; c++) prediction[v * cfg.C + c] = c === labels[v] ? 1 - d : d / (cfg.C - 1);
+          continue;
+        }
         if (rand() < 0.02) continue;  // unsure: keep makeInputs' logits in [-3, 3]
         const margin = 10 + 10 * rand();
         if (cfg.C === 1) prediction[v] = labels[v] === 1 ? margin : -margin;

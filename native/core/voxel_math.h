@@ -99,20 +99,25 @@ inline Vm is_integral(Vd v) { return __builtin_convertvector(__builtin_convertve
 // relative 1e-7 or so (every exp argument is <= 0: x - max, -|z|). What
 // follows stays float64: p_l = e_l / sum_k e_k, so the p_l still sum to 1 to
 // float64 rounding and 1 - p_l, g_l - sum_k p_k g_k or r - p of a confident
-// voxel cancel float64 numbers, not float32 ones; log-softmax is
-// m + log1p(sum of the other terms), not m + log(sum), so log q of a
-// confident class (near 0) keeps its relative precision. Sums, divisions,
-// chain rule and statistics are float64 as on the CPU.
+// voxel cancel float64 numbers, not float32 ones. Sums, divisions, chain
+// rule and statistics are float64 as on the CPU.
 // (exp: rounding v to float32 would cost a relative |v| 6e-8 of e^v, 5e-7 at
 // v = -8; e^v = e^f (1 + (v - f)) with f = float32(v) takes that back for
-// one float64 subtraction and one fused multiply-add. v is clamped at -104,
-// where e^f is already 0, so that a difference of two finite logits beyond
-// float32's range cannot become -inf and then NaN.)
+// one float64 subtraction and one fused multiply-add. v is clamped at -104
+// before both, so that a difference of two finite logits beyond float32's
+// range, or -inf, gives 0 rather than -inf times 0.)
 SEGLOSS_HD double exp_lanes(double v) {
-  const float f = static_cast<float>(v < -104.0 ? -104.0 : v);
-  return static_cast<double>(expf(f)) * (1.0 + (v - static_cast<double>(f)));
+  const double w = v < -104.0 ? -104.0 : v;
+  const float f = static_cast<float>(w);
+  return static_cast<double>(expf(f)) * (1.0 + (w - static_cast<double>(f)));
 }
-SEGLOSS_HD double log_lanes(double v) { return static_cast<double>(logf(static_cast<float>(v))); }
+// (log: for v near 1 -- a confident class's q = 1 - p, or log-softmax's
+// sum = 1 + the other terms -- rounding v to float32 would lose log v
+// entirely; v - 1 is exact there, and log1p of it keeps the relative
+// precision.)
+SEGLOSS_HD double log_lanes(double v) {
+  return static_cast<double>(v > 0.5 ? log1pf(static_cast<float>(v - 1.0)) : logf(static_cast<float>(v)));
+}
 SEGLOSS_HD double log1p_lanes(double v) { return static_cast<double>(log1pf(static_cast<float>(v))); }
 #else
 SEGLOSS_HD double exp_lanes(double v) { return exp(v); }
@@ -340,9 +345,7 @@ SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* l
   if (c.act == Activation::None) return probabilities_none<KC>(c, xp, p);
   double m, s;
   const bool ok = probabilities_logits<KC>(c, xp, p, &m, &s);
-  // s = 1 + (the other classes' terms): log1p keeps log q of a confident
-  // class (x - lse, near 0) relatively precise with a float32 log too.
-  if (c.act == Activation::Softmax) *lse = m + log1p_lanes(s - 1.0);
+  if (c.act == Activation::Softmax) *lse = m + log_lanes(s);
   return ok;
 }
 
