@@ -380,6 +380,10 @@ struct GeneralizedDiceMath {
   static constexpr int NCOEF = 2;
   // With 'none' the gradient depends on the target only.
   static constexpr bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
+  // Whether each class's statistics are exactly sum r, sum p, sum p r in
+  // slots 0, 1, 2 (any further slot 0): the CPU's label-sum loops
+  // (cpu/passes.h) then compute them from per-label sums of p.
+  static constexpr bool sums_of_r_p_pr(const Ctx&) { return true; }
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -403,6 +407,7 @@ struct DiceMath {
   static constexpr int F = 5;
   static constexpr int NCOEF = 3;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -431,6 +436,7 @@ struct SensitivitySpecificityMath {
   static constexpr int F = 3;
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -457,6 +463,7 @@ struct WeightedCrossEntropyMath {
   static constexpr int F = 4;
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
+  static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
 
   // log q_l of LOSSES.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.

@@ -148,24 +148,54 @@ inline vm::Vd load_labels(const void* target, int64_t v) {
   return __builtin_convertvector(load<Vf>(static_cast<const float*>(target) + v), vm::Vd);
 }
 
+#if defined(__AVX2__)
+typedef int32_t Vi8 __attribute__((vector_size(32)));
+typedef uint32_t Vu8 __attribute__((vector_size(32)));
+typedef int64_t Vl4 __attribute__((vector_size(32)));
+
+// Voxels v..v+7 of an integer label map (U8, U16 or I32), widened to int32
+// with one instruction (the compiler does not find vpmovzxbd / vpmovzxwd for
+// a generic conversion).
+template <TargetKind TK>
+inline Vi8 load_labels_i32(const void* target, int64_t v) {
+  static_assert(TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32, "integer labels");
+  if (TK == TargetKind::U8)
+    return (Vi8)_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
+        static_cast<const uint8_t*>(target) + v)));
+  if (TK == TargetKind::U16)
+    return (Vi8)_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(
+        static_cast<const uint16_t*>(target) + v)));
+  return load<Vi8>(static_cast<const int32_t*>(target) + v);
+}
+
+// Half h (lanes 4h..4h+3) of eight floats or int32 as four doubles, or of
+// eight int32 sign-extended to int64, each with one widening instruction (the
+// compiler splits a generic conversion of a shuffled half into two narrow ones).
+inline __m128i half128(Vi8 a, int h) {
+  return h == 0 ? _mm256_castsi256_si128((__m256i)a) : _mm256_extracti128_si256((__m256i)a, 1);
+}
+inline vm::Vd widen_half(Vf8 a, int h) {
+  return (vm::Vd)_mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128((__m256)a) : _mm256_extractf128_ps((__m256)a, 1));
+}
+inline vm::Vd widen_half(Vi8 a, int h) { return (vm::Vd)_mm256_cvtepi32_pd(half128(a, h)); }
+inline Vl4 widen_half_i64(Vi8 a, int h) { return (Vl4)_mm256_cvtepi32_epi64(half128(a, h)); }
+inline Vu8 max_u(Vu8 a, Vu8 b) { return a > b ? a : b; }
+#endif
+
 // Voxels v..v+7 of a sparse target as two Vd of four: one load and one
-// widening for byte labels.
+// widening for integer labels.
 template <TargetKind TK>
 inline void load_labels8(const void* target, int64_t v, vm::Vd* out) {
 #if defined(__AVX2__)
-  if (TK == TargetKind::U8) {
-    // (the compiler does not find vpmovzxbd for a generic 8 x u8 -> i32 conversion)
-    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
-        static_cast<const uint8_t*>(target) + v)));
-    out[0] = (vm::Vd)_mm256_cvtepi32_pd(_mm256_castsi256_si128(w));
-    out[1] = (vm::Vd)_mm256_cvtepi32_pd(_mm256_extracti128_si256(w, 1));
+  if constexpr (TK != TargetKind::F32Sparse && TK != TargetKind::Dense) {
+    const Vi8 w = load_labels_i32<TK>(target, v);
+    out[0] = widen_half(w, 0);
+    out[1] = widen_half(w, 1);
     return;
   }
 #endif
-  {
-    out[0] = load_labels<TK>(target, v);
-    out[1] = load_labels<TK>(target, v + 4);
-  }
+  out[0] = load_labels<TK>(target, v);
+  out[1] = load_labels<TK>(target, v + 4);
 }
 
 // The loops of one (loss, layout, target kind, activation) combination.
@@ -378,10 +408,124 @@ struct Loops {
     if (v < e) gradient_scalar(c, t, v, e, k, grad);
   }
 
+  // ------------------------------------------------------ label loops
+  // Two classes (S = 1 or 2), integer labels, probabilities as given
+  // (activation 'none'), every voxel kept (no mask, no ignoreIndex): a
+  // softmax network's output against its label map. A voxel's target is then
+  // its label j in {0, 1}, and
+  // - reduce, for statistics that are sums of r, p and p r alone
+  //   (Math::sums_of_r_p_pr): sum r_l counts labels, and sum p_l r_l is the
+  //   sum of p_l over the voxels labelled l. The loop keeps sum p_l and
+  //   sum p_l [j = 1] in float64 lanes (each float32 value masked by its
+  //   voxel's label, then widened: both exact), and the labels summed as
+  //   integers; G, P and I follow at the end of the chunk, the label-0 sums
+  //   as differences. The checks run on bits: a label read as unsigned is at
+  //   most 1, and a probability plus 0 (-0 becomes +0), its bits read as
+  //   unsigned, at most those of 1.0f (negative values, NaN and values above
+  //   1 are larger).
+  // - gradient, for a gradient that does not read the prediction
+  //   (Math::gradient_reads_prediction): a voxel's S values are one of two
+  //   pairs, by its label, each computed once by Math::grad_x.
+  // Label masks: -j is all ones for j = 1. With S = 2 a voxel's two floats
+  // take its label's mask widened to 64 bits.
+#if defined(__AVX2__)
+  static constexpr bool kLabelLoops =
+      S != 0 && ACT == Activation::None && (TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32);
+#else
+  static constexpr bool kLabelLoops = false;
+#endif
+
+#if defined(__AVX2__)
+  // The label mask of each of the eight floats of part h of voxels v..v+7
+  // (S = 1: eight voxels; S = 2: voxels 4h..4h+3, two floats each).
+  static inline Vi8 float_masks(Vi8 labels, int h) {
+    return S == 1 ? -labels : (Vi8)(-widen_half_i64(labels, h));
+  }
+
+  static bool reduce_labels(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, double* out) {
+    constexpr int NA = 1 + 2 * Math::F;
+    Vu8 label_max = {}, x_max = {}, n1 = {};
+    vm::Vd sp[2] = {}, st[2] = {};  // sum p, sum p [j = 1]; lanes (p0, p1, p0, p1) when S = 2
+    int64_t v = b;
+    for (; v + 8 <= e; v += 8) {
+      const Vi8 labels = load_labels_i32<TK>(t.target, v);
+      label_max = max_u(label_max, (Vu8)labels);
+      n1 += (Vu8)labels;
+      for (int h = 0; h < S; ++h) {
+        const Vf8 x = load<Vf8>(t.x + S * v + 8 * h);
+        x_max = max_u(x_max, (Vu8)(x + 0.0f));
+        const Vf8 x1 = (Vf8)((Vi8)x & float_masks(labels, h));
+        for (int q = 0; q < 2; ++q) {
+          sp[q] += widen_half(x, q);
+          st[q] += widen_half(x1, q);
+        }
+      }
+    }
+    bool ok = true;
+    double count1 = 0;
+    for (int j = 0; j < 8; ++j) {
+      ok &= label_max[j] <= 1u && x_max[j] <= 0x3f800000u;
+      count1 += n1[j];
+    }
+    // Sums of p_l over all voxels (P) and over those labelled 1 (T1).
+    double P[2] = {}, T1[2] = {};
+    for (int q = 0; q < 2; ++q)
+      for (int j = 0; j < 4; ++j) {
+        P[S == 1 ? 1 : j % 2] += sp[q][j];
+        T1[S == 1 ? 1 : j % 2] += st[q][j];
+      }
+    const double n = static_cast<double>(v - b);
+    if (S == 1) {
+      // p1 = x, p0 = 1 - x; the voxels labelled 0 add 1 - x to I_0
+      P[0] = n - P[1];
+      T1[0] = count1 - T1[1];
+    }
+    const double G[2] = {n - count1, count1};
+    const double I[2] = {P[0] - T1[0], T1[1]};
+    double tail[NA] = {};
+    Scratch sc(2);
+    for (; v < e; ++v) ok &= voxel(c, t, v, sc.p, sc.r, sc.x, tail);
+    out[0] = n + tail[0];
+    for (int l = 0; l < 2; ++l) {
+      for (int f = 0; f < Math::F; ++f) out[1 + l * Math::F + f] = tail[1 + l * Math::F + f];
+      out[1 + l * Math::F + 0] += G[l];
+      out[1 + l * Math::F + 1] += P[l];
+      out[1 + l * Math::F + 2] += I[l];
+    }
+    return ok;
+  }
+
+  static void gradient_labels(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k,
+                              float* grad) {
+    // value[j]: the S floats of a voxel labelled j, repeated over eight lanes
+    Vf8 value[2];
+    for (int j = 0; j < 2; ++j) {
+      double p[2] = {}, r[2] = {j == 0 ? 1.0 : 0.0, j == 1 ? 1.0 : 0.0}, g[2], dx[2];
+      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+      for (int i = 0; i < 8; ++i) value[j][i] = static_cast<float>(dx[i % S]);
+    }
+    int64_t v = b;
+    for (; v + 8 <= e; v += 8) {
+      const Vi8 labels = load_labels_i32<TK>(t.target, v);
+      for (int h = 0; h < S; ++h) {
+        const Vi8 m = float_masks(labels, h);
+        const Vf8 out = (Vf8)(((Vi8)value[0] & ~m) | ((Vi8)value[1] & m));
+        std::memcpy(grad + S * v + 8 * h, &out, sizeof out);
+      }
+    }
+    if (v < e) gradient_scalar(c, t, v, e, k, grad);
+  }
+#endif
+
   // Sums of voxels [b, e) into out[stride]; false if any input is bad.
   static bool reduce(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out) {
     const vm::Ctx c = fixed(c0);
     bool ok = true;
+#if defined(__AVX2__)
+    if constexpr (kLabelLoops) {
+      if (!t.mask && !c.has_ignore && Math::sums_of_r_p_pr(c)) return reduce_labels(c, t, b, e, out);
+    }
+#endif
     if (kVector && c.K <= KM) {
       ok = (t.mask || c.has_ignore) ? reduce_vector<false>(c, t, b, e, out) : reduce_vector<true>(c, t, b, e, out);
     } else if constexpr (S != 0) {
@@ -410,6 +554,11 @@ struct Loops {
   // Gradient of voxels [b, e) from the sample's coefficients k.
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
+#if defined(__AVX2__)
+    if constexpr (kLabelLoops && !Math::gradient_reads_prediction(ACT)) {
+      if (!t.mask && !c.has_ignore) return gradient_labels(c, t, b, e, k, grad);
+    }
+#endif
     if (kVector && c.K <= KM) {
       if (t.mask || c.has_ignore) gradient_vector<false>(c, t, b, e, k, grad);
       else gradient_vector<true>(c, t, b, e, k, grad);
