@@ -61,8 +61,20 @@ export function summarize(samplesMs: number[], warmup: number): Timing {
  * triggered by an earlier run's garbage does not land inside a later timed run.
  * Node hides gc() unless started with --expose-gc; the flag can be set at run
  * time and the function fetched from a fresh context.
+ *
+ * The forced collection does not hand its sweeping to a background thread
+ * (concurrent sweeping is off for that one call, on again for the collections
+ * V8 starts by itself inside the timed runs). A background sweeper would take
+ * one of a 2-core machine's cores from the timed call that follows: a cost
+ * of the harness's collection, not of the call, and one that weighs on a
+ * 3 ms call far more than on a 60 ms one. Measured on the development VM,
+ * 40 alternating steps after a forced collection per process, 3 processes
+ * each: the segloss/tfjs step at 128^3 x 2 took 5.4-6.8 ms with the
+ * background sweeper and 3.7-4.4 ms without, while the tfjs composite's step
+ * stayed within its noise (70-78 ms against 70-75 ms; 180-195 ms against
+ * 176-210 ms at 192^3).
  */
-const collect: () => void = (() => {
+const gc: (() => void) | undefined = (() => {
   const g = (globalThis as {gc?: () => void}).gc;
   if (typeof g === 'function') return g;
   try {
@@ -72,8 +84,18 @@ const collect: () => void = (() => {
   } catch {
     // fall through: no collection between runs
   }
-  return () => undefined;
+  return undefined;
 })();
+
+function collect(): void {
+  if (!gc) return;
+  v8.setFlagsFromString('--no-concurrent-sweeping');
+  try {
+    gc();
+  } finally {
+    v8.setFlagsFromString('--concurrent-sweeping');
+  }
+}
 
 const nowNs = () => process.hrtime.bigint();
 const msSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -136,10 +158,8 @@ export function measureInterleaved(tasks: Task[], plan: Plan): Timing[] {
   const shuffle = mulberry32(0x5e9105);
   let total = 0;
   for (let round = 0; round < plan.maxRuns && (round < plan.minRuns || total < plan.targetMs * tasks.length); round++) {
-    // One collection per round, not one per task: V8 finishes a collection's
-    // sweeping on background threads, which then compete with the timed
-    // call for the cores. With the shuffled order below, each task follows
-    // the collection about equally often.
+    // One collection per round, not one per task; with the shuffled order
+    // below, each task follows the collection about equally often.
     collect();
     // A fresh (seeded) order each round: a task that leaves work behind (the
     // tfjs peer's TensorFlow threads spin for a while after it returns)
