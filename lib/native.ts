@@ -85,7 +85,7 @@ export interface NativeAddon {
   /** A statistics job (stats null) or a gradient job for the ops; returns its id. */
   tensorflowJob(spec: NativeSpec, stats: Float64Array | null, gradScale: Float64Array, perSample: boolean): number;
   /** Ends a job: its statistics (a statistics job) or undefined; throws its error when `raise`. */
-  endTensorflowJob(id: number, raise: boolean): Float64Array | undefined;
+  endTensorflowJob(id: number): Float64Array | undefined | null;
 }
 
 /**

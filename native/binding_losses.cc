@@ -56,15 +56,20 @@ void parse_options(const Napi::Object& s, Request* r) {
     throw expected(env, ErrorKind::Type, "a Float64Array", "classWeights", "null");
 }
 
-namespace {
-
-void parse_tensors(const Napi::Object& s, Request* r) {
+void parse_shape(const Napi::Object& s, Request* r) {
   Tensors& t = r->t;
   t.B = count(s, "B");
   t.V = count(s, "V");
   const double n = static_cast<double>(t.B) * static_cast<double>(t.V) * static_cast<double>(t.C);
   if (n > 9007199254740991.0)
     throw expected(s.Env(), ErrorKind::Range, "at most 2^53 - 1 elements", "shape", std::to_string(n));
+}
+
+namespace {
+
+void parse_tensors(const Napi::Object& s, Request* r) {
+  parse_shape(s, r);
+  Tensors& t = r->t;
   const int64_t voxels = t.B * t.V;
   t.x = typed<const float>(field(s, "prediction"), napi_float32_array, "Float32Array", "prediction", voxels * t.C);
   t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", 5));

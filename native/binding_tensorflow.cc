@@ -26,7 +26,6 @@
 #include <dlfcn.h>
 #include <link.h>
 
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -160,17 +159,20 @@ struct Job {
   bool gradient = false;
   std::vector<double> stats;  // out of a statistics pass, into a gradient pass
   GradScale gs;
-  Status status = Status::Internal("segloss: no segloss TensorFlow op ran this job");
+  bool ran = false;  // a segloss kernel took the job (and set status)
+  Status status;
 };
 
+// Shared: a kernel (on a TensorFlow thread) keeps its job alive even if JS
+// ended it meanwhile.
 std::mutex g_jobs_mutex;
-std::unordered_map<int32_t, std::unique_ptr<Job>> g_jobs;
+std::unordered_map<int32_t, std::shared_ptr<Job>> g_jobs;
 int32_t g_next_job = 1;
 
-Job* find_job(int32_t id) {
+std::shared_ptr<Job> find_job(int32_t id) {
   std::lock_guard<std::mutex> lock(g_jobs_mutex);
   auto it = g_jobs.find(id);
-  return it == g_jobs.end() ? nullptr : it->second.get();
+  return it == g_jobs.end() ? nullptr : it->second;
 }
 
 // The ops' names end in a token of this copy of the addon: TensorFlow
@@ -184,13 +186,6 @@ std::string op_name(const char* stem) {
 }
 const std::string kStatsOp = op_name("SeglossStats");
 const std::string kGradientOp = op_name("SeglossGradient");
-
-void fail(TF_OpKernelContext* ctx, const std::string& message) {
-  TF_Status* s = g_api.NewStatus();
-  g_api.SetStatus(s, kTfInvalidArgument, message.c_str());
-  g_api.OpKernelContext_Failure(ctx, s);
-  g_api.DeleteStatus(s);
-}
 
 // The tensors this job's shape calls for, bound into r; or what is wrong.
 std::string bind(Job* job, TF_Tensor* y_true, TF_Tensor* y_pred) {
@@ -211,73 +206,78 @@ std::string bind(Job* job, TF_Tensor* y_true, TF_Tensor* y_pred) {
   return "";
 }
 
-void* create_kernel(TF_OpKernelConstruction*) { return nullptr; }
-void delete_kernel(void*) {}
-
 // Both ops: (job: int32, y_true: T, y_pred: float). The pass's own errors (a
 // label out of range, say) go to the job, so that JS throws them with
-// segloss's message; only a broken call fails the op.
-void run_job(TF_OpKernelContext* ctx, bool gradient) {
+// segloss's message; only a broken call fails the op. Returns that failure's
+// message ("" when none); in[] and *grad receive what the caller deletes.
+std::string run_job(TF_OpKernelContext* ctx, bool gradient, TF_Status* s, TF_Tensor** in, TF_Tensor** grad) {
+  for (int i = 0; i < 3; ++i) {
+    g_api.GetInput(ctx, i, &in[i], s);
+    if (g_api.GetCode(s) != kTfOk) return std::string("segloss: ") + g_api.Message(s);
+  }
+  if (g_api.TensorType(in[0]) != kTfInt32 || g_api.TensorElementCount(in[0]) != 1)
+    return "segloss: the first input of a segloss op is not an int32 job id";
+  const std::shared_ptr<Job> job = find_job(*static_cast<const int32_t*>(g_api.TensorData(in[0])));
+  if (!job || job->gradient != gradient)
+    return "segloss: a segloss op ran with no such job (jobs are made by the segloss tfjs kernels)";
+  job->ran = true;
+  if (gradient) {
+    // the gradient has y_pred's shape
+    std::vector<int64_t> dims(g_api.NumDims(in[2]));
+    for (size_t d = 0; d < dims.size(); ++d) dims[d] = g_api.Dim(in[2], static_cast<int>(d));
+    const size_t bytes = static_cast<size_t>(g_api.TensorElementCount(in[2])) * sizeof(float);
+    *grad = g_api.AllocateOutput(ctx, 0, kTfFloat, dims.data(), static_cast<int>(dims.size()), bytes, s);
+    if (g_api.GetCode(s) != kTfOk) {
+      std::string error = std::string("segloss: TensorFlow could not allocate the gradient: ") + g_api.Message(s);
+      job->status = Status::Range(error);
+      return error;
+    }
+  }
+  const std::string wrong = bind(job.get(), in[1], in[2]);
+  if (!wrong.empty()) {
+    job->status = Status::Internal("segloss: internal error: " + wrong);
+  } else if (!gradient) {
+    job->status = compute_stats(job->r, &job->stats);
+  } else {
+    // The statistics pass checked these same tensors (the tape saved them).
+    float* out = static_cast<float*>(g_api.TensorData(*grad));
+    job->status = gradient_from_stats(job->r, job->stats.data(), job->r.t.B, 0, job->gs, out, true);
+  }
+  return "";
+}
+
+// A kernel's compute function: no C++ exception may cross TensorFlow's C API.
+void run_kernel(TF_OpKernelContext* ctx, bool gradient) {
   TF_Status* s = g_api.NewStatus();
   TF_Tensor* in[3] = {nullptr, nullptr, nullptr};
   TF_Tensor* grad = nullptr;
   std::string error;
-  for (int i = 0; i < 3 && error.empty(); ++i) {
-    g_api.GetInput(ctx, i, &in[i], s);
-    if (g_api.GetCode(s) != kTfOk) error = std::string("segloss: ") + g_api.Message(s);
-  }
-  Job* job = nullptr;
-  if (error.empty()) {
-    if (g_api.TensorType(in[0]) != kTfInt32 || g_api.TensorElementCount(in[0]) != 1) {
-      error = "segloss: the first input of a segloss op is not an int32 job id";
-    } else {
-      job = find_job(*static_cast<const int32_t*>(g_api.TensorData(in[0])));
-      if (!job || job->gradient != gradient) {
-        error = "segloss: a segloss op ran with no such job (jobs are made by the segloss tfjs kernels)";
-        job = nullptr;
-      }
-    }
-  }
-  // No C++ exception may cross TensorFlow's C API.
+  const char* fixed = nullptr;  // when even building the message failed
   try {
-    if (job && gradient) {
-      // the gradient has y_pred's shape
-      std::vector<int64_t> dims(g_api.NumDims(in[2]));
-      for (size_t d = 0; d < dims.size(); ++d) dims[d] = g_api.Dim(in[2], static_cast<int>(d));
-      const size_t bytes = static_cast<size_t>(g_api.TensorElementCount(in[2])) * sizeof(float);
-      grad = g_api.AllocateOutput(ctx, 0, kTfFloat, dims.data(), static_cast<int>(dims.size()), bytes, s);
-      if (g_api.GetCode(s) != kTfOk) {
-        error = std::string("segloss: TensorFlow could not allocate the gradient: ") + g_api.Message(s);
-        job->status = Status::Range(error);
-        job = nullptr;
-      }
-    }
-    if (job) {
-      const std::string wrong = bind(job, in[1], in[2]);
-      if (!wrong.empty()) {
-        job->status = Status::Internal("segloss: internal error: " + wrong);
-      } else if (!gradient) {
-        job->status = compute_stats(job->r, &job->stats);
-      } else {
-        // The statistics pass checked these same tensors (the tape saved them).
-        float* out = static_cast<float*>(g_api.TensorData(grad));
-        job->status = gradient_from_stats(job->r, job->stats.data(), job->r.t.B, 0, job->gs, out, true);
-      }
-    }
+    error = run_job(ctx, gradient, s, in, &grad);
   } catch (const std::bad_alloc&) {
-    error = "segloss: out of memory";
+    fixed = "segloss: out of memory";
   } catch (const std::exception& e) {
-    error = std::string("segloss: internal error: ") + e.what();
+    try {
+      error = std::string("segloss: internal error: ") + e.what();
+    } catch (...) {
+      fixed = "segloss: internal error";
+    }
+  } catch (...) {
+    fixed = "segloss: internal error";
   }
   for (TF_Tensor* t : in)
     if (t) g_api.DeleteTensor(t);
   if (grad) g_api.DeleteTensor(grad);  // the context keeps the output
+  if (fixed || !error.empty()) {
+    g_api.SetStatus(s, kTfInvalidArgument, fixed ? fixed : error.c_str());
+    g_api.OpKernelContext_Failure(ctx, s);
+  }
   g_api.DeleteStatus(s);
-  if (!error.empty()) fail(ctx, error);
 }
 
-void stats_kernel(void*, TF_OpKernelContext* ctx) { run_job(ctx, false); }
-void gradient_kernel(void*, TF_OpKernelContext* ctx) { run_job(ctx, true); }
+void stats_kernel(void*, TF_OpKernelContext* ctx) { run_kernel(ctx, false); }
+void gradient_kernel(void*, TF_OpKernelContext* ctx) { run_kernel(ctx, true); }
 
 // Once per process: TensorFlow's registries are process-wide.
 std::mutex g_register_mutex;
@@ -295,7 +295,8 @@ bool register_op(const std::string& op_name, bool gradient, void (*compute)(void
   g_api.OpDefinitionBuilderSetIsStateful(op, true);  // it reads and writes the job: never fold, prune or cache it
   g_api.RegisterOpDefinition(op, s);
   if (g_api.GetCode(s) != kTfOk) return false;
-  TF_KernelBuilder* k = g_api.NewKernelBuilder(name, "CPU", create_kernel, compute, delete_kernel);
+  // (no per-kernel state: TensorFlow skips a null create and delete function)
+  TF_KernelBuilder* k = g_api.NewKernelBuilder(name, "CPU", nullptr, compute, nullptr);
   g_api.RegisterKernelBuilder(name, k, s);
   return g_api.GetCode(s) == kTfOk;
 }
@@ -339,11 +340,10 @@ Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw expected(env, ErrorKind::Type, "a call spec object", "spec", describe(info[0]));
     const Napi::Object spec = info[0].As<Napi::Object>();
-    auto job = std::make_unique<Job>();
+    auto job = std::make_shared<Job>();
     Request& r = job->r;
     parse_options(spec, &r);
-    r.t.B = count(spec, "B");
-    r.t.V = count(spec, "V");
+    parse_shape(spec, &r);
     r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", 5));
     if (!info[1].IsNull() && !info[1].IsUndefined()) {
       const int64_t n = r.t.B * stats_layout(r.opt, r.t.C).stride();
@@ -363,13 +363,15 @@ Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
   });
 }
 
-// endTensorflowJob(id, raise) -> stats (Float64Array) of a statistics pass,
-// undefined after a gradient pass; throws the pass's error when `raise`.
+// endTensorflowJob(id) -> null when no segloss kernel ran the job (TensorFlow
+// failed before it: the op could not be placed, say); else the statistics
+// (Float64Array) of a statistics pass, undefined after a gradient pass, or
+// the pass's error thrown.
 Napi::Value EndTensorflowJob(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const int32_t id = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-    std::unique_ptr<Job> job;
+    std::shared_ptr<Job> job;
     {
       std::lock_guard<std::mutex> lock(g_jobs_mutex);
       auto it = g_jobs.find(id);
@@ -379,7 +381,7 @@ Napi::Value EndTensorflowJob(const Napi::CallbackInfo& info) {
       }
     }
     if (!job) throw expected(env, ErrorKind::Range, "the id of a running job", "job", describe(info[0]));
-    if (!info[1].ToBoolean().Value()) return env.Undefined();
+    if (!job->ran) return env.Null();
     if (!job->status.ok()) throw make_error(env, job->status.kind, job->status.message);
     if (job->gradient) return env.Undefined();
     return to_js(env, job->stats);

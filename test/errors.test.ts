@@ -441,6 +441,14 @@ describe('the raw addon rejects garbage without crashing', () => {
     expectErr(() => (addon.compute as unknown as () => void)(), 'TypeError');
   });
 
+  test('tensorflowJob checks the spec as compute does (2^53 elements), endTensorflowJob an unknown id', () => {
+    const huge = {...valid(), B: 2 ** 20, V: 2 ** 30, C: 2 ** 4};
+    expectErr(() => addon.tensorflowJob(huge, null, one, false), 'RangeError', /at most 2\^53 - 1 elements for shape/);
+    const id = addon.tensorflowJob(valid(), null, one, false);
+    expect(addon.endTensorflowJob(id)).toBeNull();  // no kernel ran it
+    expectErr(() => addon.endTensorflowJob(id), 'RangeError', /the id of a running job for job but received/);
+  });
+
   test('a spec whose prediction length is wrong -> RangeError', () => {
     const s = valid();
     s.prediction = new Float32Array(47);

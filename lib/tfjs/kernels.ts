@@ -151,7 +151,7 @@ function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.Named
   const op = grad ? ops.gradientOp : ops.statsOp;
   let job: tf.TensorInfo | undefined;
   let outputs: tf.TensorInfo[] | undefined;
-  let stats: Float64Array | undefined;
+  let ended: Float64Array | undefined | null;
   let failure: unknown;
   try {
     job = {dataId: b.write(Int32Array.of(id), [], 'int32'), shape: [], dtype: 'int32'};
@@ -160,24 +160,25 @@ function tensorflowPass(b: TensorflowBackend, spec: NativeSpec, inputs: tf.Named
                                        [job, yTrue, yPred], grad ? 1 : 0);
   } catch (e) {
     failure = e;
+  }
+  try {
+    // ends the job whatever happened; throws the pass's own error if segloss's kernel ran
+    ended = addon.endTensorflowJob(id);
+  } catch (e) {
+    outputs?.forEach((t) => b.disposeData(t.dataId));
+    throw e;
   } finally {
     if (job) b.disposeData(job.dataId);
-    // Ends the job whatever happened; raises the pass's own error only if
-    // the op ran.
-    try {
-      stats = addon.endTensorflowJob(id, outputs !== undefined);
-    } catch (e) {
-      outputs?.forEach((t) => b.disposeData(t.dataId));
-      throw e;
-    }
   }
   if (!outputs) {
+    // TensorFlow failed after segloss's kernel ran: not a reason to stop using the ops
+    if (ended !== null) throw failure;
     // (errors of tfjs-node's binding may come from another realm: no instanceof)
     const message = (failure as {message?: unknown} | undefined)?.message;
     const why = (typeof message === 'string' ? message : String(failure)).replace(/\s*\n\s*/g, ' ');
     throw new TensorflowOpFailed(`TensorFlow could not run ${op}: ${why}`);
   }
-  return grad ? outputs[0] : stats as Float64Array;
+  return grad ? outputs[0] : ended as Float64Array;
 }
 
 /** The tensor's values: the cpu backend's own typed array, else a copy read out of the backend. */
