@@ -107,7 +107,9 @@ function load(): NativeAddon {
       if (!fs.existsSync(file)) continue;
       try {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
-        return require(file) as NativeAddon;
+        const addon = require(file) as NativeAddon;
+        loadedFile = file;
+        return addon;
       } catch (e) {
         errors.push(`${file}: ${(e as Error).message}`);
       }
@@ -123,9 +125,16 @@ function load(): NativeAddon {
 }
 
 let cached: NativeAddon | undefined;
+let loadedFile: string | undefined;
 
 /** The addon, loaded on first use. */
 export function native(): NativeAddon {
   if (!cached) cached = load();
   return cached;
+}
+
+/** The path of the segloss.node file native() loaded (loading it first). */
+export function addonFile(): string {
+  native();
+  return loadedFile!;
 }

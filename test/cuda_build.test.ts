@@ -5,11 +5,11 @@
  */
 import {execFileSync} from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 
 import * as api from '../lib';
+import {addonFile} from '../lib/native';
 
-const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
+const addon = addonFile();
 
 (process.platform === 'linux' ? test : test.skip)('ldd: the addon links no CUDA library dynamically', () => {
   expect(fs.existsSync(addon)).toBe(true);

@@ -13,15 +13,18 @@ const exe = path.join(__dirname, '..', 'build', 'segloss_gpu_check_emulated');
 
 test('segloss_gpu_check_emulated --quick passes and writes its JSON', () => {
   expect(fs.existsSync(exe)).toBe(true);
-  const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'segloss-gpu-check-')), 'check.json');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segloss-gpu-check-'));
+  const json = path.join(dir, 'check.json');
   const r = spawnSync(exe, ['--quick', '--json', json], {encoding: 'utf8', timeout: 120000});
+  const text = fs.existsSync(json) ? fs.readFileSync(json, 'utf8') : '';
+  fs.rmSync(dir, {recursive: true, force: true});
   expect(r.stdout).toMatch(/backend cuda-emulated/);
   expect(r.stdout).toMatch(/against the CPU backend in [\d.]+ s: 0 mismatches/);
   expect(r.stdout).toMatch(/determinism: two device runs bit-identical/);
   expect(r.stdout).toMatch(/bad input: same error as the CPU: Expected integer class indices/);
   expect(r.stdout).toMatch(/GPU check passed/);
   expect(r.status).toBe(0);
-  const out = JSON.parse(fs.readFileSync(json, 'utf8'));
+  const out = JSON.parse(text);
   expect(out.mismatches).toBe(0);
   expect(out.cases).toBeGreaterThan(300);
   expect(out.timings).toHaveLength(16);

@@ -15,6 +15,7 @@ import * as tfn from '@tensorflow/tfjs-node';
 import {reference} from '../lib/reference';
 import {mulberry32} from '../lib/reference/random';
 import {LOSS_GRAD_KERNEL, LOSS_KERNEL, losses, metrics, ops, registerSeglossKernels} from '../lib/tfjs';
+import {addonFile} from '../lib/native';
 import {setTensorflowOpEnabled, tensorflowOpsState, tensorflowOpStatus} from '../lib/tfjs/kernels';
 import type {LossName} from '../lib/types';
 import {TOL, expectClose} from './tolerances';
@@ -277,7 +278,7 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
   });
 
   it('says why where its ops cannot be registered (no TensorFlow in the process)', () => {
-    const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
+    const addon = addonFile();
     const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(addon)}).registerTensorflowOps()))`]);
     expect(JSON.parse(out.toString())).toEqual({available: false, statsOp: expect.stringMatching(/^SeglossStats[0-9a-f]+$/),
       gradientOp: expect.stringMatching(/^SeglossGradient[0-9a-f]+$/),
@@ -313,13 +314,19 @@ describe('backend tensorflow: the passes run inside TensorFlow', () => {
   });
 
   it('two copies of the addon in one process register their own ops', () => {
-    const addon = path.join(__dirname, '..', 'build', 'Release', 'segloss.node');
-    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'segloss-')), 'segloss.node');
+    const addon = addonFile();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segloss-'));
+    const copy = path.join(dir, 'segloss.node');
     fs.copyFileSync(addon, copy);
     const script = `const tf = require('@tensorflow/tfjs-node');
       const r = [${JSON.stringify(addon)}, ${JSON.stringify(copy)}].map((f) => require(f).registerTensorflowOps());
       console.log(JSON.stringify({r, sum: tf.sum(tf.ones([3])).dataSync()[0]}));`;
-    const out = execFileSync(process.execPath, ['-e', script], {cwd: path.join(__dirname, '..'), env: {...process.env, TF_CPP_MIN_LOG_LEVEL: '2'}});
+    let out: Buffer;
+    try {
+      out = execFileSync(process.execPath, ['-e', script], {cwd: path.join(__dirname, '..'), env: {...process.env, TF_CPP_MIN_LOG_LEVEL: '2'}});
+    } finally {
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
     const {r, sum} = JSON.parse(out.toString().trim().split('\n').pop()!);
     expect(r.map((x: {available: boolean}) => x.available)).toEqual([true, true]);
     expect(r[0].statsOp).not.toBe(r[1].statsOp);

@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include <utility>
+
 namespace segloss {
 
 ThreadPool& ThreadPool::instance() {
@@ -43,10 +45,20 @@ void ThreadPool::stop() {
   workers_.clear();
 }
 
-// Claims indices until none are left.
+// Claims indices until none are left. An exception closes the job to
+// further claims and is kept for parallel_for to rethrow (a worker's would
+// otherwise end the process).
 void ThreadPool::drain() {
   const auto& fn = *job_;
-  for (int64_t i = next_.fetch_add(1); i < job_size_; i = next_.fetch_add(1)) fn(i);
+  for (int64_t i = next_.fetch_add(1); i < job_size_; i = next_.fetch_add(1)) {
+    try {
+      fn(i);
+    } catch (...) {
+      next_.store(job_size_);
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
 }
 
 // A worker joins a job only while it is open (job_ set): one that wakes
@@ -92,6 +104,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
   std::unique_lock<std::mutex> lk(mu_);
   done_.wait(lk, [&] { return active_ == 0; });
   job_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 }  // namespace segloss

@@ -1,7 +1,9 @@
 // A persistent pool of worker threads for the CPU passes.
 //
 // parallel_for(n, fn) runs fn(0..n-1), each index exactly once, on the
-// workers and the calling thread, and returns when all are done. Which thread
+// workers and the calling thread, and returns when all are done. If fn
+// throws, the indices not yet started are skipped and parallel_for rethrows
+// the first exception on the calling thread once every running fn returned. Which thread
 // runs an index is not fixed, so callers write per-index results to per-index
 // slots and combine them in index order: that makes results independent of
 // the thread count (bit-identical for 1..N threads).
@@ -9,6 +11,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -47,6 +50,7 @@ class ThreadPool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t job_size_ = 0;
   std::atomic<int64_t> next_{0};
+  std::exception_ptr error_;  // the job's first exception (under mu_)
   int active_ = 0;  // workers inside the current job
   int threads_ = 1;
 };
