@@ -41,7 +41,12 @@ export interface SeglossAttrs {
  * output's data id, which the tape's saved copy of the output shares;
  * dropped with it.
  */
-const saved = new WeakMap<object, {stats: LossStats; args?: AnyLossArgs; spec?: NativeSpec}>();
+interface Saved {
+  stats: LossStats;
+  args?: AnyLossArgs;
+  spec?: NativeSpec;
+}
+const saved = new WeakMap<object, Saved>();
 
 type Backend = tf.KernelBackend & {data?: {get(id: object): {values?: unknown}}};
 
@@ -222,7 +227,7 @@ function attrsOf(a: tf.NamedAttrMap): SeglossAttrs {
 function lossKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap}) {
   const b = backend as Backend;
   const at = attrsOf(attrs ?? {});
-  let state: {stats: LossStats; args?: AnyLossArgs; spec?: NativeSpec} | undefined;
+  let state: Saved | undefined;
   if (runsInTensorflow(b)) {
     const spec = tensorflowSpec(inputs, at);
     try {
