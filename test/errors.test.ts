@@ -346,28 +346,29 @@ test('a NaN in a later chunk than a bad label: the lower index wins', () => {
   expect(e.message).toMatch(/for target but received 9 at index 20000/);
 });
 
-// Two classes (C = 1 or 2), integer labels, activation 'none', no mask or
-// ignoreIndex: the CPU checks these eight voxels at a time on the values'
-// bits (native/cpu/passes.h, label loops). Each bad value here sits inside
-// those eight-voxel runs (index 500 of 1000 voxels) or in the tail after them
-// (index 1001 of 1003), for both losses that take that path and every
-// integer label type.
-describe('two-class label maps: every bad value is found, on the vector and the tail voxels', () => {
+// Integer labels, activation 'none', no mask or ignoreIndex, and C = 1, 2
+// (eight voxels at a time) or 4, 8, 16 (a voxel's row four classes at a
+// time): the CPU checks these on the values' bits (native/cpu/passes.h,
+// label loops). Each bad value here sits inside the eight-voxel runs (index
+// 500 of 1000 voxels) or in the tail after them (index 1001 of 1003), for
+// both losses that take that path and every integer label type.
+describe('label maps: every bad value is found, on the vector and the tail voxels', () => {
   const LABEL_TYPES = [Uint8Array, Uint16Array, Int32Array] as const;
   const volume = (C: number, V: number, Labels: (typeof LABEL_TYPES)[number]) => {
     const prediction = new Float32Array(V * C);
     for (let v = 0; v < V; v++) {
       const p1 = ((v * 37) % 101) / 100;
       if (C === 1) prediction[v] = p1;
-      else prediction.set([1 - p1, p1], 2 * v);
+      else if (C === 2) prediction.set([1 - p1, p1], 2 * v);
+      else for (let c = 0; c < C; c++) prediction[v * C + c] = ((v * 37 + c * 11) % 101) / 100;
     }
     const target = new Labels(V);
     for (let v = 0; v < V; v++) target[v] = v % 7 === 0 ? 1 : 0;
     return {prediction, target, shape: [1, V, C]};
   };
   test.each(LABEL_TYPES.flatMap((Labels) => (['generalizedDice', 'dice'] as const).flatMap((loss) =>
-    [1, 2].flatMap((C) => [[1000, 500], [1003, 1001]].flatMap(([V, at]) => [
-      ...[2, 255, -1, 65535, 2147483647].map((bad) => ({Labels, loss, C, V, at, label: bad})),
+    [1, 2, 4, 8, 16].flatMap((C) => [[1000, 500], [1003, 1001]].flatMap(([V, at]) => [
+      ...[Math.max(C, 2), 255, -1, 65535, 2147483647].map((bad) => ({Labels, loss, C, V, at, label: bad})),
       ...[Number.NaN, -0.25, 1.5, Infinity, -Infinity, 1.0000001192092896 /* the float32 after 1 */].map((bad) => ({Labels, loss, C, V, at, x: bad})),
     ])))).map((c) => [`${c.loss} C=${c.C} ${c.Labels.name} ${'label' in c ? `label ${c.label}` : `prediction ${c.x}`} at ${c.at} of ${c.V}`, c] as const))(
     '%s', (_name, c) => {
@@ -376,7 +377,7 @@ describe('two-class label maps: every bad value is found, on the vector and the 
       let arg: string;
       if ('label' in c) {
         a.target[c.at] = c.label as number;
-        if (a.target[c.at] === 0 || a.target[c.at] === 1) return;  // not representable in this type
+        if (a.target[c.at] < Math.max(c.C, 2)) return;  // a valid label once stored in this type
         received = `${a.target[c.at]} at index ${c.at}`;
         arg = 'target';
       } else {
@@ -395,7 +396,7 @@ describe('two-class label maps: every bad value is found, on the vector and the 
     });
 
   test('-0 and the extremes 0 and 1 are accepted, and -0 gives the bits of +0', () => {
-    for (const C of [1, 2]) {
+    for (const C of [1, 2, 8]) {
       for (const loss of ['generalizedDice', 'dice'] as const) {
         const a = volume(C, 1000, Int32Array);
         const b = volume(C, 1000, Int32Array);

@@ -47,6 +47,9 @@ export function configs(): Config[] {
       }
     }
   }
+  // C = 4, 8, 12, 16 with labels and 'none': the CPU's row loops (native/cpu/passes.h)
+  out.push({C: 4, activation: 'none', target: 'Uint8'}, {C: 8, activation: 'none', target: 'Int32'},
+           {C: 12, activation: 'none', target: 'Uint16'}, {C: 16, activation: 'none', target: 'Uint8'});
   out.push({C: 3, activation: 'none', probs: 'independent', target: 'Uint8'});
   out.push({C: 3, activation: 'none', probs: 'independent', target: 'dense-soft'});
   return out;

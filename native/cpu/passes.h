@@ -428,12 +428,18 @@ struct Loops {
   //   pairs, by its label, each computed once by Math::grad_x.
   // Label masks: -j is all ones for j = 1. With S = 2 a voxel's two floats
   // take its label's mask widened to 64 bits.
+  // With C = 4, 8, 12 or 16 channels (the row loops below) the same holds
+  // per class: a voxel's C values are one vector row, taken four classes at
+  // a time; the class lanes equal to its label give the mask, and the label
+  // counts are integer lanes.
 #if defined(__AVX2__)
   static constexpr bool kLabelLoops =
-      S != 0 && ACT == Activation::None && (TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32);
+      ACT == Activation::None && (TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32);
 #else
   static constexpr bool kLabelLoops = false;
 #endif
+  // Whether the row loops take C channels.
+  static bool row_channels(int64_t C) { return S == 0 && C % 4 == 0 && C <= 16; }
 
 #if defined(__AVX2__)
   // The label mask of each of the eight floats of part h of voxels v..v+7
@@ -515,6 +521,78 @@ struct Loops {
     }
     if (v < e) gradient_scalar(c, t, v, e, k, grad);
   }
+
+  // Voxel v's label as unsigned (a negative int32 becomes large).
+  static inline uint32_t label_u32(const void* target, int64_t v) {
+    if (TK == TargetKind::U8) return static_cast<const uint8_t*>(target)[v];
+    if (TK == TargetKind::U16) return static_cast<const uint16_t*>(target)[v];
+    return static_cast<uint32_t>(static_cast<const int32_t*>(target)[v]);
+  }
+
+  // The row loop of reduce for C = 4 M channels.
+  template <int M>
+  static bool reduce_rows(const vm::Ctx&, const Tensors& t, int64_t b, int64_t e, double* out) {
+    typedef uint32_t Vu4 __attribute__((vector_size(16)));
+    constexpr int C = 4 * M;
+    Vu4 x_max[M] = {}, count[M] = {};
+    vm::Vd sp[M] = {}, st[M] = {};  // per class: sum p, sum p [label = class]
+    uint32_t label_max = 0;
+    for (int64_t v = b; v < e; ++v) {
+      const uint32_t label = label_u32(t.target, v);
+      label_max = label > label_max ? label : label_max;
+      const Vi lanes = Vi{} + static_cast<int32_t>(label);
+      for (int q = 0; q < M; ++q) {
+        const Vf x = load<Vf>(t.x + v * C + 4 * q);
+        x_max[q] = (Vu4)(x + 0.0f) > x_max[q] ? (Vu4)(x + 0.0f) : x_max[q];
+        const Vi hit = Vi{4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3} == lanes;  // -1 in the label's lane
+        sp[q] += (vm::Vd)_mm256_cvtps_pd((__m128)x);
+        st[q] += (vm::Vd)_mm256_cvtps_pd((__m128)((Vi)x & hit));
+        count[q] -= (Vu4)hit;
+      }
+    }
+    bool ok = label_max < static_cast<uint32_t>(C);
+    out[0] = static_cast<double>(e - b);
+    for (int q = 0; q < M; ++q)
+      for (int j = 0; j < 4; ++j) {
+        ok &= x_max[q][j] <= 0x3f800000u;
+        double* o = out + 1 + (4 * q + j) * Math::F;
+        for (int f = 0; f < Math::F; ++f) o[f] = 0;
+        o[0] = count[q][j];
+        o[1] = sp[q][j];
+        o[2] = st[q][j];
+      }
+    return ok;
+  }
+
+  // The row loop of gradient for C = 4 M channels: a voxel's row is the
+  // one of its label, computed once per class by Math::grad_x. (A label
+  // out of range, which the reduction pass rejects, reads row 0.)
+  template <int M>
+  static void gradient_rows(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k,
+                            float* grad) {
+    constexpr int C = 4 * M;
+    Vf rows[C][M];
+    for (int j = 0; j < C; ++j) {
+      double p[C] = {}, r[C] = {}, g[C], dx[C];
+      r[j] = 1.0;
+      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+      for (int l = 0; l < C; ++l) rows[j][l / 4][l % 4] = static_cast<float>(dx[l]);
+    }
+    for (int64_t v = b; v < e; ++v) {
+      const uint32_t label = label_u32(t.target, v);
+      std::memcpy(grad + v * C, rows[label < static_cast<uint32_t>(C) ? label : 0], sizeof rows[0]);
+    }
+  }
+
+  template <class F>
+  static auto with_rows(int64_t C, F&& f) {
+    switch (C) {
+      case 4: return f(std::integral_constant<int, 1>{});
+      case 8: return f(std::integral_constant<int, 2>{});
+      case 12: return f(std::integral_constant<int, 3>{});
+      default: return f(std::integral_constant<int, 4>{});
+    }
+  }
 #endif
 
   // Sums of voxels [b, e) into out[stride]; false if any input is bad.
@@ -523,7 +601,11 @@ struct Loops {
     bool ok = true;
 #if defined(__AVX2__)
     if constexpr (kLabelLoops) {
-      if (!t.mask && !c.has_ignore && Math::sums_of_r_p_pr(c)) return reduce_labels(c, t, b, e, out);
+      if (!t.mask && !c.has_ignore && Math::sums_of_r_p_pr(c)) {
+        if constexpr (S != 0) return reduce_labels(c, t, b, e, out);
+        else if (row_channels(c.C))
+          return with_rows(c.C, [&](auto m) { return reduce_rows<decltype(m)::value>(c, t, b, e, out); });
+      }
     }
 #endif
     if (kVector && c.K <= KM) {
@@ -556,7 +638,11 @@ struct Loops {
     const vm::Ctx c = fixed(c0);
 #if defined(__AVX2__)
     if constexpr (kLabelLoops && !Math::gradient_reads_prediction(ACT)) {
-      if (!t.mask && !c.has_ignore) return gradient_labels(c, t, b, e, k, grad);
+      if (!t.mask && !c.has_ignore) {
+        if constexpr (S != 0) return gradient_labels(c, t, b, e, k, grad);
+        else if (row_channels(c.C))
+          return with_rows(c.C, [&](auto m) { gradient_rows<decltype(m)::value>(c, t, b, e, k, grad); });
+      }
     }
 #endif
     if (kVector && c.K <= KM) {
