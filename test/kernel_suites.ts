@@ -160,6 +160,7 @@ export const OPT_CONFIGS: Config[] = [
   {C: 3, activation: 'softmax', target: 'Uint8'},
   {C: 4, activation: 'none', target: 'dense-soft'},
   {C: 4, activation: 'sigmoid', target: 'Int32'},
+  {C: 8, activation: 'none', target: 'Uint8'},
 ];
 const OPT_SHAPE = (C: number) => [3, 5, 4, 3, C];
 
@@ -201,7 +202,7 @@ interface Variant {
 }
 const sparseOrBinary = (cfg: Config) => !cfg.target.startsWith('dense');
 
-const WEIGHTS = [0.5, 1.5, 3, 0.25, 2];
+const WEIGHTS = [0.5, 1.5, 3, 0.25, 2, 0.6, 1.3, 0.8];
 
 const COMMON_VARIANTS: Variant[] = [
   {name: 'ignoreIndex on ~25% of voxels', applies: sparseOrBinary, mutate: (cfg, t, rand) => {

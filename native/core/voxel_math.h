@@ -384,6 +384,9 @@ struct GeneralizedDiceMath {
   // slots 0, 1, 2 (any further slot 0): the CPU's label-sum loops
   // (cpu/passes.h) then compute them from per-label sums of p.
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return true; }
+  // Whether dL/dp_l = k[l][0] r_l + k[l][1] (+ k[l][2] p_l when NCOEF = 3),
+  // the form grad_x computes: the CPU's row loops evaluate it a row at a time.
+  static constexpr bool kLinearGradient = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -408,6 +411,7 @@ struct DiceMath {
   static constexpr int NCOEF = 3;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
+  static constexpr bool kLinearGradient = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -437,6 +441,7 @@ struct SensitivitySpecificityMath {
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
+  static constexpr bool kLinearGradient = false;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -464,6 +469,7 @@ struct WeightedCrossEntropyMath {
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
+  static constexpr bool kLinearGradient = false;
 
   // log q_l of LOSSES.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.

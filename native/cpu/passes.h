@@ -564,23 +564,50 @@ struct Loops {
     return ok;
   }
 
-  // The row loop of gradient for C = 4 M channels: a voxel's row is the
-  // one of its label, computed once per class by Math::grad_x. (A label
-  // out of range, which the reduction pass rejects, reads row 0.)
+  // The row loop of gradient for C = 4 M channels, for a gradient of the
+  // form dL/dp_l = k[l][0] r_l + k[l][1] + k[l][2] p_l (Math::kLinearGradient;
+  // k[l][2] only with NCOEF = 3). Without p (Math::gradient_reads_prediction
+  // false) a voxel's row is the one of its label, computed once per class by
+  // Math::grad_x; with p, the row is evaluated four classes at a time, r_l
+  // being 1 in the label's lane. (A label out of range, which the reduction
+  // pass rejects, reads row 0 / matches no lane rather than memory outside.)
   template <int M>
   static void gradient_rows(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k,
                             float* grad) {
     constexpr int C = 4 * M;
-    Vf rows[C][M];
-    for (int j = 0; j < C; ++j) {
-      double p[C] = {}, r[C] = {}, g[C], dx[C];
-      r[j] = 1.0;
-      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
-      for (int l = 0; l < C; ++l) rows[j][l / 4][l % 4] = static_cast<float>(dx[l]);
-    }
-    for (int64_t v = b; v < e; ++v) {
-      const uint32_t label = label_u32(t.target, v);
-      std::memcpy(grad + v * C, rows[label < static_cast<uint32_t>(C) ? label : 0], sizeof rows[0]);
+    if constexpr (!Math::gradient_reads_prediction(ACT)) {
+      Vf rows[C][M];
+      for (int j = 0; j < C; ++j) {
+        double p[C] = {}, r[C] = {}, g[C], dx[C];
+        r[j] = 1.0;
+        Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+        for (int l = 0; l < C; ++l) rows[j][l / 4][l % 4] = static_cast<float>(dx[l]);
+      }
+      for (int64_t v = b; v < e; ++v) {
+        const uint32_t label = label_u32(t.target, v);
+        std::memcpy(grad + v * C, rows[label < static_cast<uint32_t>(C) ? label : 0], sizeof rows[0]);
+      }
+    } else {
+      constexpr int N = Math::NCOEF;
+      static_assert(N == 3, "a gradient that reads p has a p coefficient");
+      vm::Vd kr[M], k1[M], kp[M];
+      for (int l = 0; l < C; ++l) {
+        kr[l / 4][l % 4] = k[l * N];
+        k1[l / 4][l % 4] = k[l * N + 1];
+        kp[l / 4][l % 4] = k[l * N + 2];
+      }
+      const vm::Vd one = vm::Vd{} + 1.0;
+      for (int64_t v = b; v < e; ++v) {
+        const Vi lanes = Vi{} + static_cast<int32_t>(label_u32(t.target, v));
+        for (int q = 0; q < M; ++q) {
+          const vm::Vd p = (vm::Vd)_mm256_cvtps_pd((__m128)load<Vf>(t.x + v * C + 4 * q));
+          const Vi hit = Vi{4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3} == lanes;
+          const vm::Vd r = vm::sel((vm::Vm)_mm256_cvtepi32_epi64((__m128i)hit), one, vm::Vd{});
+          const vm::Vd g = kr[q] * r + k1[q] + kp[q] * p;
+          const Vf out = (Vf)_mm256_cvtpd_ps((__m256d)g);
+          std::memcpy(grad + v * C + 4 * q, &out, sizeof out);
+        }
+      }
     }
   }
 
@@ -637,10 +664,11 @@ struct Loops {
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
 #if defined(__AVX2__)
-    if constexpr (kLabelLoops && !Math::gradient_reads_prediction(ACT)) {
+    if constexpr (kLabelLoops && Math::kLinearGradient) {
       if (!t.mask && !c.has_ignore) {
-        if constexpr (S != 0) return gradient_labels(c, t, b, e, k, grad);
-        else if (row_channels(c.C))
+        if constexpr (S != 0) {
+          if constexpr (!Math::gradient_reads_prediction(ACT)) return gradient_labels(c, t, b, e, k, grad);
+        } else if (row_channels(c.C))
           return with_rows(c.C, [&](auto m) { gradient_rows<decltype(m)::value>(c, t, b, e, k, grad); });
       }
     }
