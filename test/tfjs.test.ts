@@ -180,6 +180,21 @@ describe.each(BACKENDS)('backend %s', (backend) => {
     expect(() => ops.dice(tf.zeros([1, 4, 4, 2], 'int32'), yPred)).toThrow(/dense \(one-hot\) yTrue must be float32/);
     expect(() => ops.dice(tf.fill([1, 4, 4], 7, 'int32'), yPred)).toThrow(/for target but received 7 at index 0/);
   });
+
+  it('options of the typed-array API that tensors replace are refused by name', () => {
+    const yPred = tf.fill([1, 4, 4, 2], 0.5);
+    const yTrue = tf.zeros([1, 4, 4], 'int32');
+    const bad: Array<[string, object, RegExp]> = [
+      ['mask', {mask: new Uint8Array(16)}, /option 'mask' is not taken by segloss\/tfjs ops \(masks are not supported on tensors/],
+      ['gradient', {gradient: false}, /option 'gradient' is not taken .*tf\.grad/],
+      ['gradScale', {gradScale: 2}, /option 'gradScale' is not taken .*upstream dy/],
+      ['shape', {shape: [1, 4, 4, 2]}, /option 'shape' is not taken/],
+    ];
+    const before = tf.memory().numTensors;
+    for (const [, options, re] of bad) expect(() => ops.generalizedDice(yTrue, yPred, options as never)).toThrow(re);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([yPred, yTrue]);
+  });
 });
 
 describe('backend tensorflow: the passes run inside TensorFlow', () => {

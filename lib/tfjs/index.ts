@@ -54,8 +54,21 @@ function checkInputs(op: string, yTrue: tf.Tensor, yPred: tf.Tensor): void {
                  () => `${op}: a dense (one-hot) yTrue must be float32, but got dtype int32 with shape [${yTrue.shape}]`);
 }
 
+/** Options of the typed-array API that an op takes from its arguments or from tfjs instead, and why. */
+const NOT_OP_OPTIONS: Record<string, string> = {
+  prediction: 'yPred is the op\'s second argument',
+  target: 'yTrue is the op\'s first argument',
+  shape: 'the shape is yPred\'s',
+  mask: 'masks are not supported on tensors; voxels labelled ignoreIndex in yTrue are skipped',
+  gradient: 'the gradient comes from tf.grad / tf.valueAndGrad',
+  gradScale: 'the gradient is scaled by the upstream dy',
+};
+
 function lossOp(name: LossName) {
   return (yTrue: tf.Tensor | tf.TensorLike, yPred: tf.Tensor | tf.TensorLike, options: object = {}): tf.Tensor => {
+    for (const key of Object.keys(options ?? {})) {
+      tf.util.assert(!(key in NOT_OP_OPTIONS), () => `${name}: option '${key}' is not taken by segloss/tfjs ops (${NOT_OP_OPTIONS[key]})`);
+    }
     const t = toTensor(yTrue);
     const p = toTensor(yPred);
     checkInputs(name, t, p);
