@@ -351,7 +351,8 @@ test('a NaN in a later chunk than a bad label: the lower index wins', () => {
 // time): the CPU checks these on the values' bits (native/cpu/passes.h,
 // label loops). Each bad value here sits inside the eight-voxel runs (index
 // 500 of 1000 voxels) or in the tail after them (index 1001 of 1003), for
-// both losses that take that path and every integer label type.
+// the losses that take that path (sensitivity-specificity only with 4 or
+// more classes) and every integer label type.
 describe('label maps: every bad value is found, on the vector and the tail voxels', () => {
   const LABEL_TYPES = [Uint8Array, Uint16Array, Int32Array] as const;
   const volume = (C: number, V: number, Labels: (typeof LABEL_TYPES)[number]) => {
@@ -366,8 +367,8 @@ describe('label maps: every bad value is found, on the vector and the tail voxel
     for (let v = 0; v < V; v++) target[v] = v % 7 === 0 ? 1 : 0;
     return {prediction, target, shape: [1, V, C]};
   };
-  test.each(LABEL_TYPES.flatMap((Labels) => (['generalizedDice', 'dice'] as const).flatMap((loss) =>
-    [1, 2, 4, 8, 16].flatMap((C) => [[1000, 500], [1003, 1001]].flatMap(([V, at]) => [
+  test.each(LABEL_TYPES.flatMap((Labels) => (['generalizedDice', 'dice', 'sensitivitySpecificity'] as const).flatMap((loss) =>
+    [1, 2, 4, 8, 16].filter((C) => loss !== 'sensitivitySpecificity' || C >= 4).flatMap((C) => [[1000, 500], [1003, 1001]].flatMap(([V, at]) => [
       ...[Math.max(C, 2), 255, -1, 65535, 2147483647].map((bad) => ({Labels, loss, C, V, at, label: bad})),
       ...[Number.NaN, -0.25, 1.5, Infinity, -Infinity, 1.0000001192092896 /* the float32 after 1 */].map((bad) => ({Labels, loss, C, V, at, x: bad})),
     ])))).map((c) => [`${c.loss} C=${c.C} ${c.Labels.name} ${'label' in c ? `label ${c.label}` : `prediction ${c.x}`} at ${c.at} of ${c.V}`, c] as const))(

@@ -384,9 +384,11 @@ struct GeneralizedDiceMath {
   // slots 0, 1, 2 (any further slot 0): the CPU's label-sum loops
   // (cpu/passes.h) then compute them from per-label sums of p.
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return true; }
-  // Whether dL/dp_l = k[l][0] r_l + k[l][1] (+ k[l][2] p_l when NCOEF = 3),
-  // the form grad_x computes: the CPU's row loops evaluate it a row at a time.
-  static constexpr bool kLinearGradient = true;
+  // Whether accumulate and grad_x hold with the lanes of T being classes
+  // (with activation 'none' no term couples two classes, and k may then be
+  // a vector of per-class coefficients): the CPU's row loops (cpu/passes.h)
+  // call them four classes at a time.
+  static constexpr bool kClassLanes = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -396,8 +398,8 @@ struct GeneralizedDiceMath {
       acc[l * F + 2] += sel(keep, p[l] * r[l], zero);
     }
   }
-  template <int KC, class T>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const double* k, T* g, T* dx) {
+  template <int KC, class T, class KT>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const KT* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1];
     chain_rule<KC>(c, p, g, dx);
   }
@@ -411,7 +413,7 @@ struct DiceMath {
   static constexpr int NCOEF = 3;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
-  static constexpr bool kLinearGradient = true;
+  static constexpr bool kClassLanes = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -425,8 +427,8 @@ struct DiceMath {
       }
     }
   }
-  template <int KC, class T>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const double* k, T* g, T* dx) {
+  template <int KC, class T, class KT>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const KT* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
       g[l] = k[l * NCOEF] * r[l] + k[l * NCOEF + 1] + k[l * NCOEF + 2] * p[l];
     chain_rule<KC>(c, p, g, dx);
@@ -441,7 +443,7 @@ struct SensitivitySpecificityMath {
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
-  static constexpr bool kLinearGradient = false;
+  static constexpr bool kClassLanes = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -452,8 +454,8 @@ struct SensitivitySpecificityMath {
       acc[l * F + 2] += sel(keep, d * d * (1.0 - r[l]), zero);
     }
   }
-  template <int KC, class T>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const double* k, T* g, T* dx) {
+  template <int KC, class T, class KT>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const KT* k, T* g, T* dx) {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l)
       g[l] = (r[l] - p[l]) * (k[l * NCOEF] * r[l] + k[l * NCOEF + 1] * (1.0 - r[l]));
     chain_rule<KC>(c, p, g, dx);
@@ -469,7 +471,8 @@ struct WeightedCrossEntropyMath {
   static constexpr int NCOEF = 2;
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
-  static constexpr bool kLinearGradient = false;
+  // (not with log q per class lane: the label loops take one logarithm per voxel)
+  static constexpr bool kClassLanes = false;
 
   // log q_l of LOSSES.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.
@@ -521,8 +524,8 @@ struct WeightedCrossEntropyMath {
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) y -= r[l] * x[l];
     return -softplus(y);
   }
-  template <int KC, class T>
-  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const double* k, T* g, T* dx) {
+  template <int KC, class T, class KT>
+  SEGLOSS_HD static void grad_x(const Ctx& c, const T*, const T* p, const T* r, const KT* k, T* g, T* dx) {
     const int K = SEGLOSS_K(KC, c);
     const T zero = zero_like(p[0]);
     if (c.act == Activation::None) {

@@ -428,10 +428,10 @@ struct Loops {
   //   pairs, by its label, each computed once by Math::grad_x.
   // Label masks: -j is all ones for j = 1. With S = 2 a voxel's two floats
   // take its label's mask widened to 64 bits.
-  // With C = 4, 8, 12 or 16 channels (the row loops below) the same holds
-  // per class: a voxel's C values are one vector row, taken four classes at
-  // a time; the class lanes equal to its label give the mask, and the label
-  // counts are integer lanes.
+  // With C = 4, 8, 12 or 16 channels (the row loops below) a voxel's C
+  // values are one vector row, taken four classes at a time, r being 1 in the
+  // lane of its label; the loss's own accumulate and grad_x run on those
+  // lanes (Generalized Dice, Dice and sensitivity-specificity).
 #if defined(__AVX2__)
   static constexpr bool kLabelLoops =
       ACT == Activation::None && (TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32);
@@ -529,13 +529,30 @@ struct Loops {
     return static_cast<uint32_t>(static_cast<const int32_t*>(target)[v]);
   }
 
-  // The row loop of reduce for C = 4 M channels.
+  // The row loops (C = 4 M channels) call Math::accumulate and Math::grad_x
+  // with four classes as the lanes (Math::kClassLanes): a context of one
+  // class per call, r 1 in the label's lane, and per-class coefficients.
+  static vm::Ctx class_lanes(vm::Ctx c) {
+    c.K = 1;
+    c.binary = false;
+    return c;
+  }
+
+  // The row loop of reduce. (SQ: c.squared as a constant, so that Dice's
+  // test of it folds away.)
   template <int M>
-  static bool reduce_rows(const vm::Ctx&, const Tensors& t, int64_t b, int64_t e, double* out) {
+  static bool reduce_rows(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, double* out) {
+    return c0.squared ? reduce_rows<M, true>(c0, t, b, e, out) : reduce_rows<M, false>(c0, t, b, e, out);
+  }
+  template <int M, bool SQ>
+  static bool reduce_rows(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, double* out) {
     typedef uint32_t Vu4 __attribute__((vector_size(16)));
-    constexpr int C = 4 * M;
-    Vu4 x_max[M] = {}, count[M] = {};
-    vm::Vd sp[M] = {}, st[M] = {};  // per class: sum p, sum p [label = class]
+    constexpr int C = 4 * M, F = Math::F;
+    vm::Ctx c = class_lanes(c0);
+    c.squared = SQ;
+    const vm::Vd one = vm::Vd{} + 1.0;
+    Vu4 x_max[M] = {};
+    vm::Vd acc[M][F] = {};
     uint32_t label_max = 0;
     for (int64_t v = b; v < e; ++v) {
       const uint32_t label = label_u32(t.target, v);
@@ -544,10 +561,9 @@ struct Loops {
       for (int q = 0; q < M; ++q) {
         const Vf x = load<Vf>(t.x + v * C + 4 * q);
         x_max[q] = (Vu4)(x + 0.0f) > x_max[q] ? (Vu4)(x + 0.0f) : x_max[q];
-        const Vi hit = Vi{4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3} == lanes;  // -1 in the label's lane
-        sp[q] += (vm::Vd)_mm256_cvtps_pd((__m128)x);
-        st[q] += (vm::Vd)_mm256_cvtps_pd((__m128)((Vi)x & hit));
-        count[q] -= (Vu4)hit;
+        const vm::Vd p = (vm::Vd)_mm256_cvtps_pd((__m128)x);
+        const vm::Vd r = class_hit(lanes, q, one);
+        Math::template accumulate<1>(c, &p, &p, &r, vm::Vd{}, vm::AllLanes{}, acc[q]);
       }
     }
     bool ok = label_max < static_cast<uint32_t>(C);
@@ -555,32 +571,34 @@ struct Loops {
     for (int q = 0; q < M; ++q)
       for (int j = 0; j < 4; ++j) {
         ok &= x_max[q][j] <= 0x3f800000u;
-        double* o = out + 1 + (4 * q + j) * Math::F;
-        for (int f = 0; f < Math::F; ++f) o[f] = 0;
-        o[0] = count[q][j];
-        o[1] = sp[q][j];
-        o[2] = st[q][j];
+        for (int f = 0; f < F; ++f) out[1 + (4 * q + j) * F + f] = acc[q][f][j];
       }
     return ok;
   }
 
-  // The row loop of gradient for C = 4 M channels, for a gradient of the
-  // form dL/dp_l = k[l][0] r_l + k[l][1] + k[l][2] p_l (Math::kLinearGradient;
-  // k[l][2] only with NCOEF = 3). Without p (Math::gradient_reads_prediction
-  // false) a voxel's row is the one of its label, computed once per class by
-  // Math::grad_x; with p, the row is evaluated four classes at a time, r_l
-  // being 1 in the label's lane. (A label out of range, which the reduction
-  // pass rejects, reads row 0 / matches no lane rather than memory outside.)
+  // r of classes 4q..4q+3 for a voxel whose label fills `lanes`: 1 in the
+  // label's lane (none for a label out of range, which the reduction pass
+  // rejects).
+  static inline vm::Vd class_hit(Vi lanes, int q, vm::Vd one) {
+    const Vi hit = Vi{4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3} == lanes;
+    return vm::sel((vm::Vm)_mm256_cvtepi32_epi64((__m128i)hit), one, vm::Vd{});
+  }
+
+  // The row loop of gradient. Without p (Math::gradient_reads_prediction
+  // false) a voxel's row is the one of its label, computed once per class;
+  // with p, grad_x runs on the row four classes at a time. (A label out of
+  // range, which the reduction pass rejects, reads row 0 / matches no lane
+  // rather than memory outside.)
   template <int M>
-  static void gradient_rows(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k,
+  static void gradient_rows(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k,
                             float* grad) {
-    constexpr int C = 4 * M;
+    constexpr int C = 4 * M, N = Math::NCOEF;
     if constexpr (!Math::gradient_reads_prediction(ACT)) {
       Vf rows[C][M];
       for (int j = 0; j < C; ++j) {
         double p[C] = {}, r[C] = {}, g[C], dx[C];
         r[j] = 1.0;
-        Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+        Math::template grad_x<KC>(c0, static_cast<const double*>(nullptr), p, r, k, g, dx);
         for (int l = 0; l < C; ++l) rows[j][l / 4][l % 4] = static_cast<float>(dx[l]);
       }
       for (int64_t v = b; v < e; ++v) {
@@ -588,23 +606,19 @@ struct Loops {
         std::memcpy(grad + v * C, rows[label < static_cast<uint32_t>(C) ? label : 0], sizeof rows[0]);
       }
     } else {
-      constexpr int N = Math::NCOEF;
-      static_assert(N == 3, "a gradient that reads p has a p coefficient");
-      vm::Vd kr[M], k1[M], kp[M];
-      for (int l = 0; l < C; ++l) {
-        kr[l / 4][l % 4] = k[l * N];
-        k1[l / 4][l % 4] = k[l * N + 1];
-        kp[l / 4][l % 4] = k[l * N + 2];
-      }
+      const vm::Ctx c = class_lanes(c0);
       const vm::Vd one = vm::Vd{} + 1.0;
+      vm::Vd kv[M][N];  // coefficient i of classes 4q..4q+3
+      for (int l = 0; l < C; ++l)
+        for (int i = 0; i < N; ++i) kv[l / 4][i][l % 4] = k[l * N + i];
       for (int64_t v = b; v < e; ++v) {
         const Vi lanes = Vi{} + static_cast<int32_t>(label_u32(t.target, v));
         for (int q = 0; q < M; ++q) {
           const vm::Vd p = (vm::Vd)_mm256_cvtps_pd((__m128)load<Vf>(t.x + v * C + 4 * q));
-          const Vi hit = Vi{4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3} == lanes;
-          const vm::Vd r = vm::sel((vm::Vm)_mm256_cvtepi32_epi64((__m128i)hit), one, vm::Vd{});
-          const vm::Vd g = kr[q] * r + k1[q] + kp[q] * p;
-          const Vf out = (Vf)_mm256_cvtpd_ps((__m256d)g);
+          const vm::Vd r = class_hit(lanes, q, one);
+          vm::Vd g, dx;
+          Math::template grad_x<1>(c, &p, &p, &r, kv[q], &g, &dx);
+          const Vf out = (Vf)_mm256_cvtpd_ps((__m256d)dx);
           std::memcpy(grad + v * C + 4 * q, &out, sizeof out);
         }
       }
@@ -628,10 +642,13 @@ struct Loops {
     bool ok = true;
 #if defined(__AVX2__)
     if constexpr (kLabelLoops) {
-      if (!t.mask && !c.has_ignore && Math::sums_of_r_p_pr(c)) {
-        if constexpr (S != 0) return reduce_labels(c, t, b, e, out);
-        else if (row_channels(c.C))
-          return with_rows(c.C, [&](auto m) { return reduce_rows<decltype(m)::value>(c, t, b, e, out); });
+      if (!t.mask && !c.has_ignore) {
+        if constexpr (S != 0) {
+          if (Math::sums_of_r_p_pr(c)) return reduce_labels(c, t, b, e, out);
+        } else if constexpr (Math::kClassLanes) {
+          if (row_channels(c.C))
+            return with_rows(c.C, [&](auto m) { return reduce_rows<decltype(m)::value>(c, t, b, e, out); });
+        }
       }
     }
 #endif
@@ -664,12 +681,14 @@ struct Loops {
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
 #if defined(__AVX2__)
-    if constexpr (kLabelLoops && Math::kLinearGradient) {
+    if constexpr (kLabelLoops) {
       if (!t.mask && !c.has_ignore) {
         if constexpr (S != 0) {
           if constexpr (!Math::gradient_reads_prediction(ACT)) return gradient_labels(c, t, b, e, k, grad);
-        } else if (row_channels(c.C))
-          return with_rows(c.C, [&](auto m) { gradient_rows<decltype(m)::value>(c, t, b, e, k, grad); });
+        } else if constexpr (Math::kClassLanes) {
+          if (row_channels(c.C))
+            return with_rows(c.C, [&](auto m) { gradient_rows<decltype(m)::value>(c, t, b, e, k, grad); });
+        }
       }
     }
 #endif
