@@ -84,7 +84,10 @@ export interface NativeAddon {
   registerTensorflowOps(): {available: boolean; statsOp: string; gradientOp: string; reason?: string};
   /** A statistics job (stats null) or a gradient job for the ops; returns its id. */
   tensorflowJob(spec: NativeSpec, stats: Float64Array | null, gradScale: Float64Array, perSample: boolean): number;
-  /** Ends a job: its statistics (a statistics job) or undefined; throws its error when `raise`. */
+  /**
+   * Ends a job: null when no segloss kernel ran it; else its statistics (a
+   * statistics job) or undefined, or the pass's error thrown.
+   */
   endTensorflowJob(id: number): Float64Array | undefined | null;
 }
 

@@ -3,16 +3,16 @@
 // parallel_for(n, fn) runs fn(0..n-1), each index exactly once, on the
 // workers and the calling thread, and returns when all are done. If fn
 // throws, the indices not yet started are skipped and parallel_for rethrows
-// the first exception on the calling thread once every running fn returned. Which thread
-// runs an index is not fixed, so callers write per-index results to per-index
-// slots and combine them in index order: that makes results independent of
-// the thread count (bit-identical for 1..N threads).
+// the first exception on the calling thread once every running fn returned.
+// Which thread runs an index is not fixed, so callers write per-index results
+// to per-index slots and combine them in index order: that makes results
+// independent of the thread count (bit-identical for 1..N threads).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>

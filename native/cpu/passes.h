@@ -501,13 +501,22 @@ struct Loops {
     return ok;
   }
 
+  // dx (C values) of a voxel labelled j, for a gradient that does not read
+  // the prediction (Math::gradient_reads_prediction false): the one value per
+  // label the label loops write.
+  static void label_gradient(const vm::Ctx& c, const double* k, int j, double* dx) {
+    double p[Scratch::kStackK] = {}, r[Scratch::kStackK] = {}, g[Scratch::kStackK];
+    r[j] = 1.0;
+    Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+  }
+
   static void gradient_labels(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, const double* k,
                               float* grad) {
     // value[j]: the S floats of a voxel labelled j, repeated over eight lanes
     Vf8 value[2];
     for (int j = 0; j < 2; ++j) {
-      double p[2] = {}, r[2] = {j == 0 ? 1.0 : 0.0, j == 1 ? 1.0 : 0.0}, g[2], dx[2];
-      Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
+      double dx[2];
+      label_gradient(c, k, j, dx);
       for (int i = 0; i < 8; ++i) value[j][i] = static_cast<float>(dx[i % S]);
     }
     int64_t v = b;
@@ -596,9 +605,8 @@ struct Loops {
     if constexpr (!Math::gradient_reads_prediction(ACT)) {
       Vf rows[C][M];
       for (int j = 0; j < C; ++j) {
-        double p[C] = {}, r[C] = {}, g[C], dx[C];
-        r[j] = 1.0;
-        Math::template grad_x<KC>(c0, static_cast<const double*>(nullptr), p, r, k, g, dx);
+        double dx[C];
+        label_gradient(c0, k, j, dx);
         for (int l = 0; l < C; ++l) rows[j][l / 4][l % 4] = static_cast<float>(dx[l]);
       }
       for (int64_t v = b; v < e; ++v) {
