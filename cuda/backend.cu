@@ -11,6 +11,7 @@
 // One call runs on the device at a time (a mutex): the slots and the pool
 // are shared by every call.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -216,8 +217,17 @@ Piece piece(const Tensors& t, int64_t per_sample, int64_t c0, int64_t c1) {
   return p;
 }
 
+// Two channels run on the one-voxel-per-thread kernels unless
+// SEGLOSS_CUDA_CLASS_LANES_MIN_C (default 3) is 2: the GPU check times both
+// (read per call, so that one process can).
+int64_t class_lanes_min_c() {
+  const char* e = std::getenv("SEGLOSS_CUDA_CLASS_LANES_MIN_C");
+  return e && std::atoll(e) == 2 ? 2 : 3;
+}
+
 Launch base_launch(const Options& o, const Tensors& t) {
   Launch a;
+  a.class_lanes = t.C >= class_lanes_min_c();
   a.ctx = vm::make_ctx(o, t);
   a.target_kind = t.target_kind;
   a.view.V = t.V;
@@ -362,7 +372,7 @@ BackendInfo info() {
 
 std::string unsupported(const Tensors& t) {
   if (num_classes(t.C) > kMaxClasses)
-    return "the CUDA kernels hold at most " + std::to_string(kMaxClasses) + " classes per voxel and the input has C = " +
+    return "the CUDA kernels take at most " + std::to_string(kMaxClasses) + " classes per voxel and the input has C = " +
            std::to_string(t.C);
   return "";
 }

@@ -12,6 +12,11 @@
 //                    gives bit-identical statistics run after run.
 //   gradient_kernel: one elementwise pass from the finalised coefficients.
 //
+// These take one voxel per thread, for one or two channels (S, a compile-time
+// constant). Three or more classes run on the class-lane kernels of
+// class_lanes.cuh (one class of a voxel per lane), which share the chunk
+// grid, the partials' layout and the combine step.
+//
 // Loads: with two or fewer channels and 16-byte-aligned tensors, a thread
 // takes four consecutive voxels per step with one 16-byte load of
 // predictions per channel pair, their sparse labels as one 4-byte (u8),
@@ -32,9 +37,9 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kVec = 4;    // voxels per thread per step
 constexpr int kSteps = 8;  // steps per thread per chunk
 constexpr int64_t kChunk = int64_t(kThreads) * kVec * kSteps;
-// Classes the kernels hold per thread (their per-voxel arrays and float64
-// accumulators). More classes run on the CPU.
-constexpr int kMaxClasses = 16;
+// Classes the CUDA kernels take (the class-lane kernels: up to 32 lanes of a
+// warp, two classes each). More classes run on the CPU.
+constexpr int kMaxClasses = 64;
 
 // One call's tensors on the device. Voxel v (of the whole call) is element
 // v - first of these arrays: a staged piece holds voxels [first, ...).
@@ -57,6 +62,7 @@ struct Launch {
   View view;
   int64_t chunk0 = 0, chunks = 0;
   int stride = 0;             // statistics per sample: 1 + K F
+  bool class_lanes = false;   // class-lane kernels (class_lanes.cuh); else one voxel per thread (C <= 2)
   double* partial = nullptr;  // reduce: [all chunks][stride + 1], the last field counts bad voxels
   const double* coef = nullptr;  // gradient: [B][K][NCOEF]
   float* grad = nullptr;         // gradient: element (v - first) C + ch
@@ -75,7 +81,8 @@ template <int NA>
 __device__ __forceinline__ void block_sum(const double* acc, int n, double* out) {
   __shared__ double warp_sums[kWarps][NA];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int f = 0; f < NA; ++f) {  // (indices known at compile time, as in the loops that fill acc)
+  SEGLOSS_UNROLL
+  for (int f = 0; f < NA; ++f) {  // (unrolled: acc's indices stay compile-time constants, acc in registers)
     if (f < n) {
       const double s = warp_sum(acc[f]);
       if (lane == 0) warp_sums[warp][f] = s;
@@ -153,26 +160,24 @@ struct Quad {
   }
 };
 
-// The call's context as the kernel sees it. With S != 0 the channel count
-// is known at compile time (S = 1: a binary map, S = 2: two channels), and a
-// local copy that says so lets nvcc fold every per-class loop of the voxel
-// math to a fixed trip count: the per-voxel arrays then live in registers
-// instead of a local-memory stack frame (ptxas -v: 80-176 bytes of stack per
-// thread before).
+// The call's context as the kernel sees it. The channel count is known at
+// compile time (S = 1: a binary map, S = 2: two channels), and a local copy
+// that says so lets nvcc fold every per-class loop of the voxel math to a
+// fixed trip count: the per-voxel arrays then live in registers instead of a
+// local-memory stack frame (ptxas -v: 80-176 bytes of stack per thread
+// otherwise).
 template <int S>
 __device__ __forceinline__ vm::Ctx kernel_ctx(const vm::Ctx& c0) {
   vm::Ctx c = c0;
-  if (S != 0) {
-    c.C = S;
-    c.binary = S == 1;
-  }
+  c.C = S;
+  c.binary = S == 1;
   return c;
 }
 
 template <class Math, int S, TargetKind TK>
 __global__ void reduce_kernel(Launch a) {
-  constexpr int KC = S == 0 ? 0 : 2;
-  constexpr int KM = S == 0 ? kMaxClasses : 2;
+  static_assert(S == 1 || S == 2, "one or two channels");
+  constexpr int KC = 2, KM = 2;  // classes: two on a binary map too
   constexpr int NA = 2 + KM * Math::F;  // N, the class sums, the bad count
   const vm::Ctx c = kernel_ctx<S>(a.ctx);
   const View& t = a.view;
@@ -180,6 +185,7 @@ __global__ void reduce_kernel(Launch a) {
   const ChunkRange cr = chunk_range(t, chunk);
   const int na = a.stride + 1;
   double acc[NA];
+  SEGLOSS_UNROLL
   for (int f = 0; f < NA; ++f) acc[f] = 0;
   double p[KM], r[KM], xd[KM];
   bool ok = true;
@@ -187,9 +193,10 @@ __global__ void reduce_kernel(Launch a) {
     const int64_t v0 = cr.begin + (int64_t(s) * kThreads + threadIdx.x) * kVec;
     if (v0 >= cr.end) break;
     const int64_t e0 = v0 - t.first;
-    if (S != 0 && t.vec && v0 + kVec <= cr.end) {
-      Quad<(S == 0 ? 1 : S), TK> q;
+    if (t.vec && v0 + kVec <= cr.end) {
+      Quad<S, TK> q;
       q.load(t, e0, true);
+      SEGLOSS_UNROLL
       for (int j = 0; j < kVec; ++j)
         ok &= vm::reduce_voxel<Math, KC, TK>(c, q.x + j * S, q.target, j, !q.mask[j], p, r, xd, acc);
     } else {
@@ -198,6 +205,7 @@ __global__ void reduce_kernel(Launch a) {
         ok &= vm::reduce_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], p, r, xd, acc);
     }
   }
+  SEGLOSS_UNROLL
   for (int f = 0; f < NA; ++f)  // acc[na - 1]
     if (f == na - 1) acc[f] = ok ? 0.0 : 1.0;
   block_sum<NA>(acc, na, a.partial + chunk * na);
@@ -205,14 +213,14 @@ __global__ void reduce_kernel(Launch a) {
 
 template <class Math, int S, TargetKind TK>
 __global__ void gradient_kernel(Launch a) {
-  constexpr int KC = S == 0 ? 0 : 2;
-  constexpr int KM = S == 0 ? kMaxClasses : 2;
+  static_assert(S == 1 || S == 2, "one or two channels");
+  constexpr int KC = 2, KM = 2;
   const vm::Ctx c = kernel_ctx<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
   // The sample's coefficients, once per block.
-  __shared__ double k[kMaxClasses * 3];
+  __shared__ double k[KM * Math::NCOEF];
   const int nk = c.K * Math::NCOEF;
   for (int i = threadIdx.x; i < nk; i += kThreads) k[i] = a.coef[cr.sample * nk + i];
   __syncthreads();
@@ -222,10 +230,11 @@ __global__ void gradient_kernel(Launch a) {
     const int64_t v0 = cr.begin + (int64_t(s) * kThreads + threadIdx.x) * kVec;
     if (v0 >= cr.end) break;
     const int64_t e0 = v0 - t.first;
-    if (S != 0 && t.vec && v0 + kVec <= cr.end) {
-      Quad<(S == 0 ? 1 : S), TK> q;
+    if (t.vec && v0 + kVec <= cr.end) {
+      Quad<S, TK> q;
       q.load(t, e0, reads_x);
-      float out[kVec * (S == 0 ? 1 : S)];
+      float out[kVec * S];
+      SEGLOSS_UNROLL
       for (int j = 0; j < kVec; ++j)
         vm::gradient_voxel<Math, KC, TK>(c, q.x + j * S, q.target, j, !q.mask[j], reads_x, k, p, r, g, dx,
                                          out + j * S);
@@ -240,6 +249,14 @@ __global__ void gradient_kernel(Launch a) {
     }
   }
 }
+
+}  // namespace SEGLOSS_CUDA_NS
+}  // namespace segloss
+
+#include "class_lanes.cuh"
+
+namespace segloss {
+namespace SEGLOSS_CUDA_NS {
 
 // Launches the kernel of the call's layout and target kind.
 template <class Math, int S>
@@ -263,8 +280,8 @@ cudaError_t launch_layout(const Launch& a, bool reduce) {
 template <class Math>
 cudaError_t launch_pass(const Launch& a, bool reduce) {
   if (a.ctx.C == 1) return launch_layout<Math, 1>(a, reduce);
-  if (a.ctx.C == 2) return launch_layout<Math, 2>(a, reduce);
-  return launch_layout<Math, 0>(a, reduce);
+  if (a.ctx.C == 2 && !a.class_lanes) return launch_layout<Math, 2>(a, reduce);
+  return launch_lanes<Math>(a, reduce);
 }
 
 // One per loss, in cuda/<loss>.cu.

@@ -42,6 +42,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
+#define __launch_bounds__(...)
 // One copy per kernel instantiation and OS thread: blocks run one at a time
 // on a thread, and concurrent launches from other threads get their own.
 #define __shared__ static thread_local
@@ -92,6 +93,35 @@ T shfl_down(T v, unsigned delta) {
   return out;
 }
 
+// The value of lane (lane ^ mask) of the calling warp.
+template <class T>
+T shfl_xor(T v, unsigned mask) {
+  static_assert(sizeof(T) <= 8, "shuffle of more than 8 bytes");
+  const unsigned lane = lane_id();
+  std::memcpy(shuffle_slot(lane), &v, sizeof v);
+  sync_warp();
+  T out = v;
+  if ((lane ^ mask) < 32) std::memcpy(&out, shuffle_slot(lane ^ mask), sizeof out);
+  sync_warp();
+  return out;
+}
+
+// Bit i set when lane i's predicate is true (every lane of the warp calls it).
+inline unsigned ballot(bool pred) {
+  const unsigned lane = lane_id();
+  const uint64_t mine = pred ? 1 : 0;
+  std::memcpy(shuffle_slot(lane), &mine, sizeof mine);
+  sync_warp();
+  unsigned bits = 0;
+  for (unsigned i = 0; i < 32; ++i) {
+    uint64_t b;
+    std::memcpy(&b, shuffle_slot(i), sizeof b);
+    bits |= b ? 1u << i : 0u;
+  }
+  sync_warp();
+  return bits;
+}
+
 }  // namespace simt
 }  // namespace segloss
 
@@ -102,6 +132,8 @@ T shfl_down(T v, unsigned delta) {
 #define __syncthreads() ::segloss::simt::sync_block()
 #define __syncwarp(mask) ::segloss::simt::sync_warp()
 #define __shfl_down_sync(mask, v, delta) ::segloss::simt::shfl_down((v), (delta))
+#define __shfl_xor_sync(mask, v, lanemask) ::segloss::simt::shfl_xor((v), (lanemask))
+#define __ballot_sync(mask, pred) ::segloss::simt::ballot(pred)
 #define __ldg(p) (*(p))
 // A 16-, 8- or 4-byte vector access must be aligned to its size on a GPU;
 // x86 would let a misaligned one pass, so the emulation checks it.
@@ -175,6 +207,11 @@ constexpr unsigned cudaEventDefault = 0;
 // ------------------------------------------------------------ both builds
 #if defined(__CUDACC__)
 #define SEGLOSS_VECTOR_ACCESS(p, bytes) ((void)0)
+// Loops over per-voxel or per-class register arrays: unrolled, so that every
+// index is a compile-time constant and the arrays stay out of local memory.
+#define SEGLOSS_UNROLL _Pragma("unroll")
+#else
+#define SEGLOSS_UNROLL
 #endif
 #include <string>
 

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # segloss GPU check, for a machine with an NVIDIA GPU, nvcc, cmake and Python
-# with PyTorch (Node is not needed). In one run, under 5 minutes on an H100:
+# with PyTorch (Node is not needed). In one run, about 8 minutes on an H200:
 #   1. builds bench/gpu/check.cu with the CUDA kernels for sm_90
 #      (SEGLOSS_CUDA_ARCHITECTURES=... to change);
 #   2. runs it: CUDA against the CPU kernels on random inputs of many shapes
-#      (host and device data, one volume above 2^31 elements), run-to-run bit
-#      identity, bad-input errors; loss + gradient of the four losses at 256^3
-#      and 512^3 x {2, 8} classes on device-resident data, as GB/s against a
-#      device-to-device copy measured in the same run; the host-data
-#      crossover against the CPU backend;
+#      and class counts up to 64, at the edges (logits +-80, a one-voxel
+#      class), host and device data, a volume above 2^31 elements;
+#      run-to-run bit identity; bad-input errors; loss + gradient of the four
+#      losses at 512^3 x {2, 4, 8, 16} classes (softmax logits with uint8
+#      labels, probabilities with dense one-hot targets) on device-resident
+#      data, as GB/s against a device-to-device copy measured in the same run;
+#      the host-data crossover against the CPU backend;
 #   3. times the same Generalized Dice loss + gradient in PyTorch eager and
-#      torch.compile (scripts/gpu_peers.py) and prints one table.
+#      torch.compile (scripts/gpu_peers.py) and prints one table;
+#   4. profiles one run of each timed kernel shape with ncu (PROFILE=0 skips).
 #
 #   scripts/gpu-check.sh [OUTDIR]       (default: $OUT, else ./gpu-check-out)
 #   scripts/gpu-check.sh --emulated     the same program over the SIMT
@@ -54,17 +57,37 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DSEGLOSS_CUDA=ON \
   || { tail -30 "$OUTDIR/configure.log"; exit 1; }
 cmake --build build-gpu --target segloss_gpu_check -j "$JOBS" > "$OUTDIR/build.log" 2>&1 \
   || { grep -E "error|Error" "$OUTDIR/build.log" | head -30; exit 1; }
-echo "== built in $(( $(date +%s) - start )) s"
+# ptxas -v of every kernel (scripts/nvcc-record.sh), one file
+cat build-gpu/ptxas/*.txt > "$OUTDIR/ptxas.txt" 2>/dev/null || true
+echo "== built in $(( $(date +%s) - start )) s; kernels with a stack frame or spills: " \
+  "$(grep -cE '[1-9][0-9]* bytes (stack frame|spill)' "$OUTDIR/ptxas.txt" 2>/dev/null || true)"
 
 status=0
-./build-gpu/segloss_gpu_check --json "$OUTDIR/check.json" | tee "$OUTDIR/check.txt" || status=$?
+# (timeouts: one stage that hangs must not take the rest of the run with it)
+timeout "${CHECK_TIMEOUT:-400}" ./build-gpu/segloss_gpu_check --json "$OUTDIR/check.json" | tee "$OUTDIR/check.txt" \
+  || status=$?
 echo "== check done at $(( $(date +%s) - start )) s (exit $status)"
 
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  python3 scripts/gpu_peers.py --check-json "$OUTDIR/check.json" --json "$OUTDIR/peers.json" | tee "$OUTDIR/peers.txt" \
-    || status=1
+  timeout "${PEERS_TIMEOUT:-240}" python3 scripts/gpu_peers.py --check-json "$OUTDIR/check.json" \
+    --json "$OUTDIR/peers.json" | tee "$OUTDIR/peers.txt" || status=1
 else
   echo "== PyTorch with CUDA not available: peers skipped"
+fi
+echo "== peers done at $(( $(date +%s) - start )) s"
+
+# The kernels' hardware counters (--profile: one run of each timed kernel
+# shape, Generalized Dice): throughput against the roofs, occupancy, where
+# warps stall. Clocks left as they are.
+if [[ "${PROFILE:-1}" == 1 ]] && command -v ncu > /dev/null; then
+  timeout "${NCU_TIMEOUT:-180}" ncu --clock-control none -k regex:'reduce_kernel|gradient_kernel' \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis \
+    --section ComputeWorkloadAnalysis --section WarpStateStats \
+    ./build-gpu/segloss_gpu_check --profile > "$OUTDIR/ncu-profile.txt" 2>&1 || echo "== ncu exit $?"
+  grep -E '^  [a-z].*_kernel|Duration|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per' \
+    "$OUTDIR/ncu-profile.txt" | head -150 || true
+else
+  echo "== ncu skipped"
 fi
 echo "== total $(( $(date +%s) - start )) s; results in $OUTDIR"
 exit $status

@@ -4,6 +4,9 @@
 in PyTorch eager and torch.compile, on the volumes bench/gpu/check.cu times,
 then one table with segloss's times from its JSON.
 
+Rows: every class count segloss timed with softmax logits and uint8
+labels at 256^3 and up, to 16 classes.
+
 Layout: PyTorch's usual [1, C, D, H, W] logits and [1, D, H, W] int64 labels
 (what a PyTorch user passes); segloss reads channels-last float32 logits and
 uint8 labels. Timing: CUDA events around forward + backward, median of 10
@@ -53,7 +56,11 @@ def main():
     args = ap.parse_args()
     with open(args.check_json) as f:
         check = json.load(f)
-    ours = {(t['side'], t['C']): t for t in check['timings'] if t['loss'] == 'generalizedDice'}
+    # segloss's rows with the same input: softmax logits and integer labels,
+    # on the default kernels (not the C = 2 class-lane comparison rows)
+    ours = {(t['side'], t['C']): t for t in check['timings']
+            if t['loss'] == 'generalizedDice' and t.get('input', 'softmax logits, u8 labels') == 'softmax logits, u8 labels'
+            and t['side'] >= 256 and t['C'] <= 16}
     compiled = torch.compile(gdl, dynamic=False)
     rows = []
     print(f"\nGeneralized Dice loss + gradient, softmax logits, on {torch.cuda.get_device_name()} "

@@ -15,7 +15,7 @@
 import * as api from '../lib';
 import {runLossEmulated} from '../lib/api';
 import type {AnyLossArgs, LossName} from '../lib/types';
-import {Config, LOSSES, REDUCTIONS, Runner, compare, defineReferenceSuites, makeInputs} from './kernel_suites';
+import {Config, LOSSES, REDUCTIONS, Runner, cfgName, compare, defineReferenceSuites, makeInputs} from './kernel_suites';
 import {errorClass, expectBitIdentical, mulberry32, seedOf, thrown} from './tolerances';
 
 const runEmulated: Runner = (name, a) => runLossEmulated(name, a);
@@ -140,10 +140,61 @@ describe('cuda-emulated: bad input is reported as the CPU backend reports it', (
   });
 });
 
-test('cuda-emulated: more than 16 classes is refused with the reason', () => {
-  const shape = [1, 10, 17];
-  const {prediction, target} = makeInputs({C: 17, activation: 'softmax', target: 'Uint8'}, shape, '17 classes');
+// The class-lane kernels (cuda/class_lanes.cuh): 4, 8, 16 or 32 lanes per
+// voxel, two classes a lane past 32; every lane shape against the float64
+// reference, with the options that change which lanes keep a voxel.
+describe('cuda-emulated: every class-lane shape, up to 64 classes', () => {
+  const cases: Array<[number, Config]> = [
+    [4, {C: 4, activation: 'softmax', target: 'Uint8'}],
+    [7, {C: 7, activation: 'sigmoid', target: 'dense-soft'}],
+    [16, {C: 16, activation: 'none', target: 'dense-onehot'}],
+    [17, {C: 17, activation: 'softmax', target: 'Int32'}],
+    [32, {C: 32, activation: 'none', target: 'Float32-sparse'}],
+    [33, {C: 33, activation: 'softmax', target: 'dense-soft'}],
+    [64, {C: 64, activation: 'softmax', target: 'Uint16'}],
+    [64, {C: 64, activation: 'sigmoid', target: 'Uint8'}],
+  ];
+  it.each(LOSSES)('%s', (name) => {
+    for (const [C, cfg] of cases) {
+      const shape = [2, 7, 5, 3, C];
+      const {prediction, target} = makeInputs(cfg, shape, `${name} lanes ${cfgName(cfg)}`);
+      const sparse = !cfg.target.startsWith('dense');
+      const args: AnyLossArgs = {prediction, target, shape, activation: cfg.activation, reduction: 'none'};
+      if (sparse) {
+        for (let i = 0; i < target.length; i += 9) target[i] = 255;
+        args.ignoreIndex = 255;
+        args.mask = new Uint8Array(target.length).map((_, i) => (i % 5 === 2 ? 0 : 1));
+      }
+      compare(runEmulated, name, args);
+    }
+  });
+});
+
+// Logits of +-80 (float32 exp of -160 underflows; the float64 pipeline must
+// not turn that into 0 / 0), and a class that holds one voxel of the volume.
+describe('cuda-emulated: logits +-80 and a one-voxel class on the class lanes', () => {
+  it.each(LOSSES)('%s', (name) => {
+    for (const C of [3, 8, 33]) {
+      const cfg: Config = {C, activation: 'softmax', target: 'Uint8'};
+      const shape = [1, 11, 13, 7, C];
+      const {prediction, target} = makeInputs(cfg, shape, `${name} +-80 ${C}`);
+      const labels = target as Uint8Array;
+      for (let v = 0; v < labels.length; v++) {
+        if (labels[v] === C - 1) labels[v] = 0;  // the last class on voxel 500 alone
+        if (v === 500) labels[v] = C - 1;
+        if (v % 50 === 7) continue;  // a few unsure voxels
+        for (let c = 0; c < C; c++) prediction[v * C + c] = c === labels[v] ? 80 : -80;
+      }
+      const got = compare(runEmulated, name, {prediction, target, shape, activation: 'softmax'});
+      expect(Array.from(got.gradient!).every(Number.isFinite)).toBe(true);
+    }
+  });
+});
+
+test('cuda-emulated: more than 64 classes is refused with the reason', () => {
+  const shape = [1, 3, 65];
+  const {prediction, target} = makeInputs({C: 65, activation: 'softmax', target: 'Uint8'}, shape, '65 classes');
   const e = thrown(() => runEmulated('generalizedDice', {prediction, target, shape, activation: 'softmax'}));
-  expect(e.message).toBe("Expected a usable CUDA device for device but received 'cuda': the CUDA kernels hold at " +
-                         'most 16 classes per voxel and the input has C = 17');
+  expect(e.message).toBe("Expected a usable CUDA device for device but received 'cuda': the CUDA kernels take at " +
+                         'most 64 classes per voxel and the input has C = 65');
 });

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -60,13 +61,18 @@ struct Case {
   Activation act;
   TargetKind tk;
   bool mask, ignore;
+  // Edges: confident predictions (logits +-80, or probabilities 1e-6 from
+  // the label) on 98% of the voxels, and the last class on one voxel only.
+  bool edges = false;
+  // C = 2 on the class-lane kernels (SEGLOSS_CUDA_CLASS_LANES_MIN_C=2).
+  bool lanes2 = false;
 };
 
 std::string describe(const Case& c) {
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%s B=%lld V=%lld C=%lld %s %s%s%s", kLossNames[int(c.loss)], (long long)c.B,
+  std::snprintf(buf, sizeof buf, "%s B=%lld V=%lld C=%lld %s %s%s%s%s%s", kLossNames[int(c.loss)], (long long)c.B,
                 (long long)c.V, (long long)c.C, kActNames[int(c.act)], kTargetNames[int(c.tk)], c.mask ? " mask" : "",
-                c.ignore ? " ignore" : "");
+                c.ignore ? " ignore" : "", c.edges ? " edges" : "", c.lanes2 ? " class-lanes" : "");
   return buf;
 }
 
@@ -95,14 +101,30 @@ void make_inputs(const Case& c, uint64_t seed, Host* h) {
     if (probs && c.C > 1 && (v & 1))  // half the voxels on the simplex
       for (int64_t ch = 0; ch < c.C; ++ch) x[v * c.C + ch] = static_cast<float>(x[v * c.C + ch] / s);
   });
+  // The label of voxel v (edges: the last class on voxel 0 alone).
+  auto label_of = [&](int64_t v) {
+    const double u = unit(seed + 1, v);
+    int64_t label = u < 0.03 * (K - 1) ? 1 + static_cast<int64_t>(u / 0.03) : 0;
+    if (label >= K) label = K - 1;
+    if (c.edges) label = v == 0 ? K - 1 : label == K - 1 ? 0 : label;
+    return label;
+  };
+  if (c.edges)
+    parallel(n, [&](int64_t v) {
+      if (unit(seed + 6, v) < 0.02) return;  // unsure voxels keep their random values
+      const int64_t label = label_of(v);
+      for (int64_t ch = 0; ch < c.C; ++ch) {
+        const bool hit = c.C == 1 ? label == 1 : ch == label;
+        x[v * c.C + ch] = probs ? (hit ? 1.0f - 1e-6f : 1e-6f / static_cast<float>(c.C > 1 ? c.C - 1 : 1))
+                                : (hit ? 80.0f : -80.0f);
+      }
+    });
   const int64_t eb = c.tk == TargetKind::Dense ? 4 * c.C : target_elem_bytes(c.tk);
   h->tgt.assign(n * eb, 0);
   uint8_t* t = h->tgt.data();
   parallel(n, [&](int64_t v) {
     // about 3% foreground per class beyond 0, as in an imbalanced volume
-    const double u = unit(seed + 1, v);
-    int64_t label = u < 0.03 * (K - 1) ? 1 + static_cast<int64_t>(u / 0.03) : 0;
-    if (label >= K) label = K - 1;
+    const int64_t label = label_of(v);
     const bool ign = c.ignore && unit(seed + 2, v) < 0.05;
     switch (c.tk) {
       case TargetKind::U8: t[v] = ign ? 255 : static_cast<uint8_t>(label); break;
@@ -198,6 +220,18 @@ Result run(const Options& o, const Host& h, int how) {
   return r;
 }
 
+// Two channels on the class-lane kernels while alive (backend.cu reads the
+// variable per call).
+struct ClassLanes {
+  bool on;
+  explicit ClassLanes(bool lanes2) : on(lanes2) {
+    if (on) setenv("SEGLOSS_CUDA_CLASS_LANES_MIN_C", "2", 1);
+  }
+  ~ClassLanes() {
+    if (on) unsetenv("SEGLOSS_CUDA_CLASS_LANES_MIN_C");
+  }
+};
+
 // ||a - b|| / ||b|| over the gradient, and whether every element is finite.
 double rel_l2(const std::vector<float>& a, const std::vector<float>& b, bool* finite) {
   double num = 0, den = 0;
@@ -218,6 +252,7 @@ struct Compare {
   int failures = 0;
   double worst_loss = 0, worst_grad = 0;
   void check(const Case& c, const Options& o, const Host& h, const Result& ref, bool verbose) {
+    ClassLanes lanes(c.lanes2);
     for (int how = 1; how <= 2; ++how) {
       const Result g = run(o, h, how);
       bool finite = true;
@@ -272,8 +307,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // --profile: one run of each Generalized Dice pass at 512^3 x {2, 8} and
-  // nothing else, for a profiler (ncu -k regex:_kernel) to look at.
+  // --profile: one run of each Generalized Dice pass at 512^3 over the
+  // class counts and inputs of the timing table, and nothing else, for a
+  // profiler (ncu -k regex:_kernel) to look at.
   if (quick || profile) huge = false;
   const BackendInfo info = gpu::info();
   std::printf("segloss GPU check: backend %s, device %s\n", info.name.c_str(),
@@ -289,7 +325,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<int64_t, int64_t>> shapes =
       quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}}
             : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 65536 + 3}, {1, 1 << 22}, {4, 96 * 96 * 96}};
-  for (int l = 0; l < (profile ? 0 : 4); ++l)
+  for (int l = 0; l < (profile ? 0 : 4); ++l) {
     for (const auto& bv : shapes)
       for (int64_t C : {1, 2, 3, 8})
         for (int a = 0; a < 3; ++a) {
@@ -300,6 +336,34 @@ int main(int argc, char** argv) {
                              variant && tk != TargetKind::Dense});
           }
         }
+    // Every class-lane shape (4, 8, 16, 32 lanes; two classes a lane past
+    // 32) at its edges, on the first three shapes; C = 2 on the class lanes;
+    // confident predictions with a one-voxel class.
+    for (const auto& bv : quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}}
+                                : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}})
+      for (int64_t C : {2, 4, 5, 16, 17, 32, 33, 64})
+        for (int a = 0; a < 3; ++a)
+          for (TargetKind tk : {TargetKind::U8, TargetKind::F32Sparse, TargetKind::Dense}) {
+            const bool variant = (C + a + int(tk)) % 2 == 0;
+            Case c{Loss(l), bv.first, bv.second, C, Activation(a), tk, variant,
+                   variant && tk != TargetKind::Dense};
+            c.lanes2 = C == 2;
+            cases.push_back(c);
+          }
+    for (int64_t C : {1, 2, 3, 8, 64})
+      for (int a = 0; a < 3; ++a) {
+        if (a == 1 && C == 1) continue;
+        for (TargetKind tk : {TargetKind::U8, TargetKind::Dense}) {
+          Case c{Loss(l), 2, quick ? 1001 : 16384 + 3, C, Activation(a), tk, false, false};
+          c.edges = true;
+          cases.push_back(c);
+          if (C == 2) {
+            c.lanes2 = true;
+            cases.push_back(c);
+          }
+        }
+      }
+  }
   Compare cmp;
   const double t0 = now_ms();
   Host h;
@@ -336,15 +400,20 @@ int main(int argc, char** argv) {
 
   // A volume of more than 2^31 elements (64-bit indexing).
   if (huge) {
-    Case c{Loss::GeneralizedDice, 1, (int64_t(1) << 30) + 12345, 2, Activation::Softmax, TargetKind::U8, false, false};
-    const double th = now_ms();
-    make_inputs(c, 99, &h);
-    const Options o = options_of(c);
-    Compare big;
-    big.check(c, o, h, run(o, h, 0), true);
-    failures += big.failures;
-    std::printf("  (%.1f s)\n", (now_ms() - th) / 1000);
-    h = Host();
+    // eight classes: the class-lane kernels' 64-bit indices (the two-channel
+    // kernels' were checked at this size before, unchanged since)
+    for (int64_t C : {8}) {
+      Case c{Loss::GeneralizedDice, 1, (int64_t(1) << 31) / C + 12345, C, Activation::Softmax, TargetKind::U8, false,
+             false};
+      const double th = now_ms();
+      make_inputs(c, 99, &h);
+      const Options o = options_of(c);
+      Compare big;
+      big.check(c, o, h, run(o, h, 0), true);
+      failures += big.failures;
+      std::printf("  (%.1f s)\n", (now_ms() - th) / 1000);
+      h = Host();
+    }
   }
   out.field("failures", std::to_string(failures));
 
@@ -372,97 +441,137 @@ int main(int argc, char** argv) {
   }
   out.field("copy_gbs", std::to_string(copy_gbs));
 
-  std::printf("\n| loss | volume | C | loss + gradient (ms, median; reduce + gradient pass) | GB moved | GB/s | %% of copy |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  // Device-resident loss + gradient. Inputs: softmax logits with uint8
+  // labels (what a network's last layer and a label volume give), and
+  // probabilities with dense one-hot float32 targets. Bytes: the reduce pass
+  // reads predictions and targets; the gradient pass reads the targets, the
+  // predictions where the formula needs them (all but Generalized Dice with
+  // 'none'), and writes the gradient.
+  std::printf("\n| loss | input | volume | C | loss + gradient (ms, median; reduce + gradient pass) | GB moved | GB/s | "
+              "%% of copy |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   std::string rows = "[";
-  const std::vector<int64_t> sides = quick     ? std::vector<int64_t>{32, 48}
-                                     : profile ? std::vector<int64_t>{512}
-                                               : std::vector<int64_t>{256, 512};
-  for (int64_t side : sides)
-    for (int64_t C : {2, 8}) {
-      Case c{Loss::GeneralizedDice, 1, side * side * side, C, Activation::Softmax, TargetKind::U8, false, false};
-      make_inputs(c, 5, &h);
-      const int64_t n = c.V * C;
-      void *dx = nullptr, *dt = nullptr, *dg = nullptr;
-      gpu::device_alloc(n * 4, &dx);
-      gpu::device_alloc(c.V, &dt);
-      gpu::device_alloc(n * 4, &dg);
-      gpu::copy_to_device(dx, h.x.data(), n * 4);
-      gpu::copy_to_device(dt, h.tgt.data(), c.V);
-      Tensors d = h.t;
-      d.x = static_cast<const float*>(dx);
-      d.target = dt;
-      for (int l = 0; l < (profile ? 1 : 4); ++l) {
-        Options o = options_of(c);
-        o.loss = Loss(l);
-        o.include_background = o.loss != Loss::SensitivitySpecificity;
-        const StatsLayout L = stats_layout(o, C);
-        std::vector<double> stats(L.stride());
-        std::vector<double> ms, ms_reduce, ms_gradient;
-        const double scale = 1;
-        for (int r = 0; r < (profile ? 1 : quick ? 3 : 12); ++r) {
-          const double s = now_ms();
-          gpu::reduce_device(o, d, stats.data());
-          const double s1 = now_ms();
-          Finalized f = finalize(o, C, stats.data(), 1, 0, 1, &scale, false);
-          const double s2 = now_ms();
-          gpu::gradient_device(o, d, f.coef.data(), static_cast<float*>(dg));
-          if (r >= 2 || quick || profile) {
-            const double e = now_ms();
-            ms.push_back(e - s);
-            ms_reduce.push_back(s1 - s);  // reduce, combine, statistics to the host
-            ms_gradient.push_back(e - s2);  // coefficients to the device, gradient
-          }
+  struct Row {
+    int64_t side, C;
+    Activation act;
+    TargetKind tk;
+    int losses;  // the first n losses, or 1 = Generalized Dice alone
+    bool lanes2;
+  };
+  std::vector<Row> table;
+  if (profile) {
+    // what ncu looks at (scripts/gpu-check.sh): Generalized Dice and WCE
+    for (int64_t C : {2, 4, 8, 16}) table.push_back({512, C, Activation::Softmax, TargetKind::U8, 1, false});
+    table.push_back({512, 8, Activation::None, TargetKind::Dense, 1, false});
+    table.push_back({512, 2, Activation::Softmax, TargetKind::U8, 1, true});
+  } else {
+    const int64_t side = quick ? 16 : 512;
+    for (TargetKind tk : {TargetKind::U8, TargetKind::Dense})
+      for (int64_t C : {2, 4, 8, 16})
+        table.push_back({side, C, tk == TargetKind::U8 ? Activation::Softmax : Activation::None, tk, 4, false});
+    for (TargetKind tk : {TargetKind::U8, TargetKind::Dense})
+      table.push_back({side, 2, tk == TargetKind::U8 ? Activation::Softmax : Activation::None, tk, 4, true});
+    for (int64_t C : {32, 64}) table.push_back({quick ? 8 : 256, C, Activation::Softmax, TargetKind::U8, 1, false});
+  }
+  for (const Row& row : table) {
+    Case c{Loss::GeneralizedDice, 1, row.side * row.side * row.side, row.C, row.act, row.tk, false, false};
+    c.lanes2 = row.lanes2;
+    ClassLanes lanes(row.lanes2);
+    make_inputs(c, 5, &h);
+    const int64_t n = c.V * row.C;
+    void *dx = nullptr, *dt = nullptr, *dg = nullptr;
+    const int64_t tbytes = static_cast<int64_t>(h.tgt.size());
+    gpu::device_alloc(n * 4, &dx);
+    gpu::device_alloc(tbytes, &dt);
+    gpu::device_alloc(n * 4, &dg);
+    gpu::copy_to_device(dx, h.x.data(), n * 4);
+    gpu::copy_to_device(dt, h.tgt.data(), tbytes);
+    Tensors d = h.t;
+    d.x = static_cast<const float*>(dx);
+    d.target = dt;
+    const char* input = row.tk == TargetKind::U8 ? (row.lanes2 ? "softmax logits, u8 labels (class lanes)"
+                                                                 : "softmax logits, u8 labels")
+                                                  : (row.lanes2 ? "probabilities, dense one-hot (class lanes)"
+                                                                : "probabilities, dense one-hot");
+    for (int l = 0; l < row.losses; ++l) {
+      Options o = options_of(c);
+      o.loss = Loss(l);
+      o.include_background = o.loss != Loss::SensitivitySpecificity;
+      const StatsLayout L = stats_layout(o, row.C);
+      std::vector<double> stats(L.stride());
+      std::vector<double> ms, ms_reduce, ms_gradient;
+      const double scale = 1;
+      const int reps = profile ? 1 : quick ? 3 : 10;
+      for (int r = 0; r < reps + (profile || quick ? 0 : 2); ++r) {
+        const double s = now_ms();
+        gpu::reduce_device(o, d, stats.data());
+        const double s1 = now_ms();
+        Finalized f = finalize(o, row.C, stats.data(), 1, 0, 1, &scale, false);
+        const double s2 = now_ms();
+        gpu::gradient_device(o, d, f.coef.data(), static_cast<float*>(dg));
+        if (r >= 2 || quick || profile) {
+          const double e = now_ms();
+          ms.push_back(e - s);
+          ms_reduce.push_back(s1 - s);  // reduce, combine, statistics to the host
+          ms_gradient.push_back(e - s2);  // coefficients to the device, gradient
         }
-        auto median = [](std::vector<double> v) {
-          std::sort(v.begin(), v.end());
-          return v[v.size() / 2];
-        };
-        const double med = median(ms), med_reduce = median(ms_reduce), med_gradient = median(ms_gradient);
-        // reduce reads x and labels; gradient reads x (GDL 'softmax' does) and labels, writes the gradient
-        const double gb = (double(n) * 4 + c.V + double(n) * 4 + c.V + double(n) * 4) / 1e9;
-        const double gbs = gb / (med / 1e3);
-        std::printf("| %s | %lld^3 | %lld | %.3f (%.3f + %.3f) | %.3f | %.0f | %.0f%% |\n", kLossNames[l],
-                    (long long)side, (long long)C, med, med_reduce, med_gradient, gb, gbs, 100 * gbs / copy_gbs);
-        char row[400];
-        std::snprintf(row, sizeof row,
-                      "%s{\"loss\": \"%s\", \"side\": %lld, \"C\": %lld, \"ms\": %.4f, \"reduce_ms\": %.4f, "
-                      "\"gradient_ms\": %.4f, \"gb\": %.4f, \"gbs\": %.1f}",
-                      rows.size() > 1 ? ", " : "", kLossNames[l], (long long)side, (long long)C, med, med_reduce,
-                      med_gradient, gb, gbs);
-        rows += row;
       }
-      gpu::device_free(dx);
-      gpu::device_free(dt);
-      gpu::device_free(dg);
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      const double med = median(ms), med_reduce = median(ms_reduce), med_gradient = median(ms_gradient);
+      const bool reads_x = !(o.loss == Loss::GeneralizedDice && o.activation == Activation::None);
+      const double xb = double(n) * 4, tb = double(tbytes);
+      const double gb = (xb + tb + (reads_x ? xb : 0) + tb + xb) / 1e9;
+      const double gbs = gb / (med / 1e3);
+      std::printf("| %s | %s | %lld^3 | %lld | %.3f (%.3f + %.3f) | %.3f | %.0f | %.0f%% |\n", kLossNames[l], input,
+                  (long long)row.side, (long long)row.C, med, med_reduce, med_gradient, gb, gbs, 100 * gbs / copy_gbs);
+      std::fflush(stdout);
+      char buf[600];
+      std::snprintf(buf, sizeof buf,
+                    "%s{\"loss\": \"%s\", \"input\": \"%s\", \"activation\": \"%s\", \"target\": \"%s\", "
+                    "\"class_lanes\": %s, \"side\": %lld, \"C\": %lld, \"ms\": %.4f, \"reduce_ms\": %.4f, "
+                    "\"gradient_ms\": %.4f, \"gb\": %.4f, \"gbs\": %.1f, \"copy_share\": %.4f}",
+                    rows.size() > 1 ? ", " : "", kLossNames[l], input, kActNames[int(row.act)],
+                    kTargetNames[int(row.tk)], row.C >= 3 || row.lanes2 ? "true" : "false", (long long)row.side,
+                    (long long)row.C, med, med_reduce, med_gradient, gb, gbs, gbs / copy_gbs);
+      rows += buf;
     }
+    gpu::device_free(dx);
+    gpu::device_free(dt);
+    gpu::device_free(dg);
+  }
   rows += "]";
   out.field("timings", rows);
 
-  // Host data: staged CUDA vs the CPU backend, for 'auto''s crossover.
+  // Host data: staged CUDA vs the CPU backend, for 'auto''s crossover: two
+  // classes over every size, eight classes (the class lanes) over a few.
   if (!profile) {
-    std::printf("\nhost typed arrays, GDL softmax C=2 u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
+    std::printf("\nhost typed arrays, GDL softmax u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
                 ThreadPool::instance().threads());
-    std::printf("| elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|\n");
+    std::printf("| C | elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|---|\n");
   }
   std::string cross = "[";
-  for (int64_t e = quick ? 12 : 16; e <= (profile ? 0 : quick ? 16 : 27); e += quick ? 2 : 1) {
-    Case c{Loss::GeneralizedDice, 1, (int64_t(1) << e) / 2, 2, Activation::Softmax, TargetKind::U8, false, false};
-    make_inputs(c, 11, &h);
-    const Options o = options_of(c);
-    double best[2] = {1e30, 1e30};
-    for (int r = 0; r < 5; ++r)
-      for (int how = 0; how < 2; ++how) {
-        const double s = now_ms();
-        run(o, h, how);
-        best[how] = std::min(best[how], now_ms() - s);
-      }
-    std::printf("| 2^%lld | %.3f | %.3f | %s |\n", (long long)e, best[0], best[1], best[1] < best[0] ? "CUDA" : "CPU");
-    char row[200];
-    std::snprintf(row, sizeof row, "%s{\"log2_elements\": %lld, \"cpu_ms\": %.4f, \"cuda_ms\": %.4f}",
-                  cross.size() > 1 ? ", " : "", (long long)e, best[0], best[1]);
-    cross += row;
-  }
+  for (int64_t C : {2, 8})
+    for (int64_t e = quick ? 12 : C == 2 ? 16 : 18; e <= (profile ? 0 : quick ? 16 : 27); e += quick ? 2 : C == 2 ? 1 : 3) {
+      Case c{Loss::GeneralizedDice, 1, (int64_t(1) << e) / C, C, Activation::Softmax, TargetKind::U8, false, false};
+      make_inputs(c, 11, &h);
+      const Options o = options_of(c);
+      double best[2] = {1e30, 1e30};
+      for (int r = 0; r < 5; ++r)
+        for (int how = 0; how < 2; ++how) {
+          const double s = now_ms();
+          run(o, h, how);
+          best[how] = std::min(best[how], now_ms() - s);
+        }
+      std::printf("| %lld | 2^%lld | %.3f | %.3f | %s |\n", (long long)C, (long long)e, best[0], best[1],
+                  best[1] < best[0] ? "CUDA" : "CPU");
+      char row[200];
+      std::snprintf(row, sizeof row, "%s{\"C\": %lld, \"log2_elements\": %lld, \"cpu_ms\": %.4f, \"cuda_ms\": %.4f}",
+                    cross.size() > 1 ? ", " : "", (long long)C, (long long)e, best[0], best[1]);
+      cross += row;
+    }
   cross += "]";
   out.field("host_crossover", cross);
   out.s += "\n}\n";

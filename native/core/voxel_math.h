@@ -198,6 +198,9 @@ SEGLOSS_HD T softplus(T y) {
 
 // Number of classes, fixed at compile time when KC > 0.
 #define SEGLOSS_K(KC, ctx) ((KC) > 0 ? (KC) : (ctx).K)
+// A binary map (two classes from one channel). KC = 1 is one class of
+// several, as the CUDA class-lane kernels call these functions: never binary.
+#define SEGLOSS_BINARY(KC, ctx) ((KC) != 1 && (ctx).binary)
 
 
 // ---------------------------------------------------------------- targets
@@ -205,17 +208,25 @@ SEGLOSS_HD T softplus(T y) {
 // *bad: v breaks LOSSES.md section 5 (outside [0, K-1] -- {0, 1} on a binary
 // map -- or, when `integral` is checked, not an integer). The range test also
 // rejects NaN. r is zero for ignored and bad values.
-template <int KC, class T, class M>
-SEGLOSS_HD void decode_label(const Ctx& c, T v, bool check_integral, T* r, M* ignored, M* bad) {
-  const int K = SEGLOSS_K(KC, c);
+// The checks alone, for K classes: returns v where it names a class and is
+// not ignoreIndex, else -1 (which matches no class).
+template <class T, class M>
+SEGLOSS_HD T label_class(const Ctx& c, int K, T v, bool check_integral, M* ignored, M* bad) {
   const T zero = zero_like(v);
   const M ign = c.has_ignore ? (v == c.ignore) : (v != v) & (v == v);  // all false
   M ok = (v >= 0.0) & (v < static_cast<double>(K));
   if (check_integral) ok = ok & is_integral(sel(ok, v, zero));
-  const T label = sel(ok & mnot(ign), v, zero - 1.0);  // -1 matches no class
-  for (int l = 0; l < K; ++l) r[l] = sel(label == static_cast<double>(l), zero + 1.0, zero);
   *ignored = ign;
   *bad = mnot(ok) & mnot(ign);
+  return sel(ok & mnot(ign), v, zero - 1.0);
+}
+
+template <int KC, class T, class M>
+SEGLOSS_HD void decode_label(const Ctx& c, T v, bool check_integral, T* r, M* ignored, M* bad) {
+  const int K = SEGLOSS_K(KC, c);
+  const T zero = zero_like(v);
+  const T label = label_class(c, K, v, check_integral, ignored, bad);
+  for (int l = 0; l < K; ++l) r[l] = sel(label == static_cast<double>(l), zero + 1.0, zero);
 }
 
 // Dense target value(s): t[K] per class, or t[0] = r1 on a binary map.
@@ -223,7 +234,7 @@ template <int KC, class T, class M>
 SEGLOSS_HD void decode_dense(const Ctx& c, const T* t, T* r, M* ignored, M* bad) {
   const int K = SEGLOSS_K(KC, c);
   const T zero = zero_like(t[0]);
-  if (c.binary) {
+  if (SEGLOSS_BINARY(KC, c)) {
     const M ign = c.has_ignore ? (t[0] == c.ignore) : (t[0] != t[0]) & (t[0] == t[0]);
     const M ok = (t[0] >= 0.0) & (t[0] <= 1.0);
     const T r1 = sel(ok, t[0], zero);
@@ -281,7 +292,7 @@ SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* 
 template <int KC, class T>
 SEGLOSS_HD auto probabilities_none(const Ctx& c, const T* x, T* p) {
   const int K = SEGLOSS_K(KC, c);
-  if (c.binary) {
+  if (SEGLOSS_BINARY(KC, c)) {
     const T v = x[0];  // x may alias p
     p[1] = v;
     p[0] = 1.0 - v;
@@ -312,7 +323,7 @@ SEGLOSS_HD auto probabilities_logits(const Ctx& c, const T* x, T* p, T* m, T* s)
       const T e = exp_lanes(-abs_lanes(z));
       const T big = 1.0 / (1.0 + e), small = e * big;
       const auto pos = z >= 0.0;
-      if (c.binary) {
+      if (SEGLOSS_BINARY(KC, c)) {
         p[1] = sel(pos, big, small);
         p[0] = sel(pos, small, big);  // not 1 - p1: keeps precision for large z
       } else {
@@ -354,7 +365,7 @@ SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* l
 template <int KC, class T>
 SEGLOSS_HD void chain_rule(const Ctx& c, const T* p, const T* g, T* dx) {
   const int K = SEGLOSS_K(KC, c);
-  if (c.binary) {
+  if (SEGLOSS_BINARY(KC, c)) {
     // Both classes depend on the one channel: p1 = f(x), p0 = 1 - p1.
     const T gp = g[1] - g[0];
     dx[0] = c.act == Activation::Sigmoid ? gp * p[1] * p[0] : gp;
@@ -389,6 +400,7 @@ struct GeneralizedDiceMath {
   // a vector of per-class coefficients): the CPU's row loops (cpu/passes.h)
   // call them four classes at a time.
   static constexpr bool kClassLanes = true;
+  static constexpr bool kLogSoftmax = false;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -414,6 +426,7 @@ struct DiceMath {
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
   static constexpr bool kClassLanes = true;
+  static constexpr bool kLogSoftmax = false;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -444,6 +457,7 @@ struct SensitivitySpecificityMath {
   static constexpr bool gradient_reads_prediction(Activation) { return true; }
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   static constexpr bool kClassLanes = true;
+  static constexpr bool kLogSoftmax = false;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -473,6 +487,9 @@ struct WeightedCrossEntropyMath {
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   // (not with log q per class lane: the label loops take one logarithm per voxel)
   static constexpr bool kClassLanes = false;
+  // Reads log-softmax (log q = x - lse), and its softmax gradient is
+  // p_l sum_k w_k r_k - w_l r_l (see softmax_term).
+  static constexpr bool kLogSoftmax = true;
 
   // log q_l of LOSSES.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.
@@ -519,7 +536,7 @@ struct WeightedCrossEntropyMath {
       for (int l = 0; l < SEGLOSS_K(KC, c); ++l) q += r[l] * p[l];
       return log_lanes(max_lanes(q, zero + kProbClamp));
     }
-    if (c.binary) return -softplus((r[0] - r[1]) * x[0]);  // log q1 = -softplus(-x), log q0 = -softplus(x)
+    if (SEGLOSS_BINARY(KC, c)) return -softplus((r[0] - r[1]) * x[0]);  // log q1 = -softplus(-x), log q0 = -softplus(x)
     T y = zero;
     for (int l = 0; l < SEGLOSS_K(KC, c); ++l) y -= r[l] * x[l];
     return -softplus(y);
@@ -537,7 +554,7 @@ struct WeightedCrossEntropyMath {
       T wr = zero;
       for (int l = 0; l < K; ++l) wr += k[l * NCOEF] * r[l];
       for (int l = 0; l < K; ++l) dx[l] = p[l] * wr - k[l * NCOEF] * r[l];
-    } else if (c.binary) {
+    } else if (SEGLOSS_BINARY(KC, c)) {
       // dL/dz = -(1/N)(w1 r (1 - p) - w0 (1 - r) p), p = sigmoid(z).
       dx[0] = -(k[1 * NCOEF] * r[1] * p[0] - k[0 * NCOEF] * r[0] * p[1]);
     } else {
@@ -546,6 +563,30 @@ struct WeightedCrossEntropyMath {
     }
   }
 };
+
+// ------------------------------------------------------------ class lanes
+// The CUDA class-lane kernels (cuda/class_lanes.cuh) give each class of a
+// voxel its own GPU lane and call accumulate / grad_x with one class (KC = 1,
+// k pointing at that class's coefficients). Every term is per class there
+// except the softmax chain rule, sum_k p_k g_k: with t_l = p_l dL/dp_l,
+// dL/dz_l = t_l - p_l sum_k t_k, and the lanes of a voxel sum the t_k.
+// softmax_term is t_l. WCE's is -w_l r_l (log-softmax form: no division by
+// a p_l that may have underflowed), which gives p_l sum_k w_k r_k - w_l r_l
+// as its scalar path computes.
+template <class Math>
+SEGLOSS_HD double softmax_term(const Ctx& c, double p, double r, const double* k) {
+  if constexpr (Math::kLogSoftmax) {
+    (void)c;
+    (void)p;
+    return -k[0] * r;
+  } else {
+    Ctx cn = c;
+    cn.act = Activation::None;  // dL/dp alone: the chain rule is taken across the lanes
+    double g, dx;
+    Math::template grad_x<1>(cn, static_cast<const double*>(nullptr), &p, &r, k, &g, &dx);
+    return p * g;
+  }
+}
 
 // ------------------------------------------------------------ one voxel
 // The scalar reduction and gradient steps for one voxel, shared by the CPU
