@@ -1,14 +1,18 @@
 // Class-lane kernels: the reduce and gradient passes for three or more
 // classes (up to kMaxClasses), included by kernels.cuh.
 //
-// A group of G consecutive lanes (G = 4, 8, 16 or 32, a power of two that
-// divides the warp) holds one voxel, lane i its class i, and i + 32 as well
-// when J = 2 (33 to 64 classes). Why: with one voxel per thread, a per-voxel
-// array of C doubles indexed by a run-time class count lives in local memory
+// A group of G consecutive lanes (G = 1, 2, 4, 8 or 16, a power of two that
+// divides the warp) holds one voxel, each lane J = 4 consecutive classes of
+// it: lane i of the group classes 4i .. 4i + 3, as one 16-byte load when the
+// class count is a multiple of four. Why: with one voxel per thread and a
+// run-time class count, a per-voxel array of C doubles lives in local memory
 // (ptxas: a 512-656 byte stack frame per thread; the H200 profile showed the
-// warps stalled on it). Here every per-class array has J <= 2 entries at
-// compile-time indices, so it stays in registers, and loads are coalesced: a
-// warp reads 32 consecutive prediction values of 32 / G voxels.
+// warps stalled on it). Here every per-class array has J entries at
+// compile-time indices, so it stays in registers. A first version gave each
+// class its own lane; the H200 profile found it issue-bound (70-80% of issue
+// slots busy, DRAM at 12-25%): each of the C lanes of a voxel repeated the
+// voxel's own work (label decoding, the softmax max, sum and reciprocal).
+// With four classes a lane that work is done C / 4 times a voxel.
 //
 // What couples the classes of a voxel goes through warp shuffles inside the
 // group (butterflies over xor offsets G/2 .. 1, so every lane ends with the
@@ -27,24 +31,22 @@ namespace SEGLOSS_CUDA_NS {
 
 constexpr unsigned kFullWarp = 0xffffffffu;
 
-// Lanes per voxel and classes per lane for K classes (K >= 2).
+// Classes per lane, and lanes per voxel for K classes (K >= 2).
+constexpr int kLaneClasses = 4;
 struct LaneShape {
   int G, J;
 };
 inline LaneShape lane_shape(int64_t K) {
-  if (K <= 2) return {2, 1};
-  if (K <= 4) return {4, 1};
-  if (K <= 8) return {8, 1};
-  if (K <= 16) return {16, 1};
-  if (K <= 32) return {32, 1};
-  return {32, 2};
+  int G = 1;
+  while (G * kLaneClasses < K) G *= 2;
+  return {G, kLaneClasses};
 }
 
-// Steps a thread loads ahead: eight prediction values per thread in flight
-// (with dense targets, four of each), which is what keeps enough bytes in
-// flight per SM for the memory system at three blocks of 256 threads per SM
+// Steps a thread loads ahead: sixteen prediction values per thread in flight
+// (with dense targets, eight of each), which is what keeps enough bytes in
+// flight per SM for the memory system at two blocks of 256 threads per SM
 // (__launch_bounds__ below) with no register spills (ptxas -v).
-constexpr int lane_steps(int J, bool dense) { return (dense ? 4 : 8) / J; }
+constexpr int lane_steps(int J, bool dense) { return (dense ? 8 : 16) / J; }
 
 template <int G, class T>
 __device__ __forceinline__ T group_max(T v) {
@@ -66,6 +68,15 @@ __device__ __forceinline__ bool group_any(bool pred) {
   const unsigned lane = threadIdx.x % 32;
   const unsigned mask = G == 32 ? kFullWarp : ((1u << G) - 1) << (lane & ~unsigned(G - 1));
   return (bits & mask) != 0;
+}
+
+// Whether a lane's four values are one aligned 16-byte access in every
+// array the pass touches: C a multiple of four (then every lane's first
+// element index is one too) and 16-byte-aligned arrays.
+__device__ __forceinline__ bool quad_loads(const Launch& a, bool gradient) {
+  auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return a.ctx.C % 4 == 0 && al(a.view.x) && (a.target_kind != TargetKind::Dense || al(a.view.target)) &&
+         (!gradient || al(a.grad));
 }
 
 // The call's context as one lane sees it: one class (K = 1). C >= 2, so
@@ -109,21 +120,40 @@ struct LaneLoads {
     }
   }
 
-  // Steps s0 .. s0 + U - 1 of this thread in chunk range cr.
+  // Steps s0 .. s0 + U - 1 of this thread in chunk range cr. quad: the J = 4
+  // values of a lane are one aligned 16-byte load (C a multiple of four,
+  // 16-byte-aligned arrays).
   __device__ __forceinline__ void load(const View& t, const ChunkRange& cr, TargetKind tk, int64_t C, int cls0,
-                                       int64_t s0, bool reads_x) {
+                                       int64_t s0, bool reads_x, bool quad) {
     v0 = cr.begin + s0 * VB + threadIdx.x / G;
     end = cr.end;
     first = t.first;
+    const int64_t l0 = int64_t(cls0) * J;
     SEGLOSS_UNROLL
-    for (int u = 0; u < U; ++u)
+    for (int u = 0; u < U; ++u) {
+      if (J == 4 && quad) {
+        const float4 z = {0.0f, 0.0f, 0.0f, 0.0f};
+        const bool in = valid(u) && l0 < C;
+        const float4* px = reinterpret_cast<const float4*>(t.x + e(u) * C + l0);
+        if (in && reads_x) SEGLOSS_VECTOR_ACCESS(px, 16);
+        const float4 a = in && reads_x ? __ldg(px) : z;
+        x[u][0] = a.x, x[u][1] = a.y, x[u][2] = a.z, x[u][3] = a.w;
+        if constexpr (DENSE) {
+          const float4* pt = reinterpret_cast<const float4*>(static_cast<const float*>(t.target) + e(u) * C + l0);
+          if (in) SEGLOSS_VECTOR_ACCESS(pt, 16);
+          const float4 b = in ? __ldg(pt) : z;
+          tv[u][0] = b.x, tv[u][1] = b.y, tv[u][2] = b.z, tv[u][3] = b.w;
+        }
+        continue;
+      }
       SEGLOSS_UNROLL
       for (int j = 0; j < J; ++j) {
-        const int64_t l = cls0 + j * G;
+        const int64_t l = l0 + j;
         const bool in = valid(u) && l < C;
         x[u][j] = in && reads_x ? __ldg(t.x + e(u) * C + l) : 0.0f;
         if constexpr (DENSE) tv[u][j] = in ? __ldg(static_cast<const float*>(t.target) + e(u) * C + l) : 0.0f;
       }
+    }
     if constexpr (!DENSE) {
       switch (tk) {  // (uniform: one branch per U steps)
         case TargetKind::U8: labels<uint8_t>(t.target); break;
@@ -169,7 +199,7 @@ struct LaneVoxel {
     if constexpr (DENSE) {
       SEGLOSS_UNROLL
       for (int j = 0; j < J; ++j) {
-        in[j] = valid && cls0 + j * G < c.C;
+        in[j] = valid && cls0 * J + j < c.C;
         const double tv = L.tv[u][j];
         bool ig, b;
         vm::decode_dense<1>(c1, &tv, &r[j], &ig, &b);
@@ -182,8 +212,8 @@ struct LaneVoxel {
       bad = valid && b;
       SEGLOSS_UNROLL
       for (int j = 0; j < J; ++j) {
-        in[j] = valid && cls0 + j * G < c.C;
-        r[j] = label == static_cast<double>(cls0 + j * G) ? 1.0 : 0.0;
+        in[j] = valid && cls0 * J + j < c.C;
+        r[j] = label == static_cast<double>(cls0 * J + j) ? 1.0 : 0.0;
       }
     }
     if (!reads_x) {
@@ -223,7 +253,7 @@ struct LaneVoxel {
 };
 
 template <class Math, int G, int J, bool DENSE>
-__global__ void __launch_bounds__(kThreads, 3) lanes_reduce_kernel(Launch a) {
+__global__ void __launch_bounds__(kThreads, 2) lanes_reduce_kernel(Launch a) {
   constexpr int F = Math::F;
   constexpr int U = lane_steps(J, DENSE);
   constexpr int VB = kThreads / G;
@@ -234,6 +264,7 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_reduce_kernel(Launch a) {
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
   const int cls0 = threadIdx.x % G;
+  const bool quad = quad_loads(a, false);
   double acc[NL];
   SEGLOSS_UNROLL
   for (int f = 0; f < NL; ++f) acc[f] = 0;
@@ -241,7 +272,7 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_reduce_kernel(Launch a) {
   const int64_t steps = (cr.end - cr.begin + VB - 1) / VB;  // the same for every thread of the block
   for (int64_t s0 = 0; s0 < steps; s0 += U) {
     LaneLoads<G, J, U, DENSE> L;
-    L.load(t, cr, a.target_kind, c.C, cls0, s0, true);
+    L.load(t, cr, a.target_kind, c.C, cls0, s0, true, quad);
     SEGLOSS_UNROLL
     for (int u = 0; u < U; ++u) {
       LaneVoxel<G, J, DENSE> v;
@@ -278,14 +309,14 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_reduce_kernel(Launch a) {
       for (int w = 0; w < kWarps; ++w) s += bad[w] ? 1.0 : 0.0;
     } else {
       const int l = (i - 1) / F, f = (i - 1) % F;
-      for (int w = 0; w < kWarps; ++w) s += sums[w][l % G][(l / G) * F + f];
+      for (int w = 0; w < kWarps; ++w) s += sums[w][l / J][(l % J) * F + f];
     }
     out[i] = s;
   }
 }
 
 template <class Math, int G, int J, bool DENSE>
-__global__ void __launch_bounds__(kThreads, 3) lanes_gradient_kernel(Launch a) {
+__global__ void __launch_bounds__(kThreads, 2) lanes_gradient_kernel(Launch a) {
   constexpr int NC = Math::NCOEF;
   constexpr int U = lane_steps(J, DENSE);
   constexpr int VB = kThreads / G;
@@ -295,13 +326,14 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_gradient_kernel(Launch a) {
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
   const int cls0 = threadIdx.x % G;
+  const bool quad = quad_loads(a, true);
   // This lane's classes' coefficients.
   double k[J][NC];
   SEGLOSS_UNROLL
   for (int j = 0; j < J; ++j)
     SEGLOSS_UNROLL
     for (int i = 0; i < NC; ++i) {
-      const int l = cls0 + j * G;
+      const int l = cls0 * J + j;
       k[j][i] = l < c.K ? a.coef[(cr.sample * c.K + l) * NC + i] : 0.0;
     }
   const bool reads_x = Math::gradient_reads_prediction(c.act);
@@ -309,7 +341,7 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_gradient_kernel(Launch a) {
   const int64_t steps = (cr.end - cr.begin + VB - 1) / VB;
   for (int64_t s0 = 0; s0 < steps; s0 += U) {
     LaneLoads<G, J, U, DENSE> L;
-    L.load(t, cr, a.target_kind, c.C, cls0, s0, reads_x);
+    L.load(t, cr, a.target_kind, c.C, cls0, s0, reads_x, quad);
     SEGLOSS_UNROLL
     for (int u = 0; u < U; ++u) {
       LaneVoxel<G, J, DENSE> v;
@@ -334,9 +366,18 @@ __global__ void __launch_bounds__(kThreads, 3) lanes_gradient_kernel(Launch a) {
           Math::template grad_x<1>(c1, static_cast<const double*>(nullptr), &v.p[j], &v.r[j], k[j], &g, &dx[j]);
         }
       }
+      float out[J];
       SEGLOSS_UNROLL
-      for (int j = 0; j < J; ++j)
-        if (v.in[j]) a.grad[L.e(u) * c.C + cls0 + j * G] = zero ? 0.0f : static_cast<float>(dx[j]);
+      for (int j = 0; j < J; ++j) out[j] = zero ? 0.0f : static_cast<float>(dx[j]);
+      float* dst = a.grad + L.e(u) * c.C + cls0 * J;
+      if (J == 4 && quad && v.in[0]) {
+        SEGLOSS_VECTOR_ACCESS(dst, 16);
+        *reinterpret_cast<float4*>(dst) = float4{out[0], out[1], out[2], out[3]};
+      } else {
+        SEGLOSS_UNROLL
+        for (int j = 0; j < J; ++j)
+          if (v.in[j]) dst[j] = out[j];
+      }
     }
   }
 }
@@ -354,14 +395,12 @@ cudaError_t launch_lanes_shape(const Launch& a, bool reduce) {
 
 template <class Math>
 cudaError_t launch_lanes(const Launch& a, bool reduce) {
-  const LaneShape s = lane_shape(a.ctx.K);
-  if (s.J == 2) return launch_lanes_shape<Math, 32, 2>(a, reduce);
-  switch (s.G) {
-    case 2: return launch_lanes_shape<Math, 2, 1>(a, reduce);
-    case 4: return launch_lanes_shape<Math, 4, 1>(a, reduce);
-    case 8: return launch_lanes_shape<Math, 8, 1>(a, reduce);
-    case 16: return launch_lanes_shape<Math, 16, 1>(a, reduce);
-    default: return launch_lanes_shape<Math, 32, 1>(a, reduce);
+  switch (lane_shape(a.ctx.K).G) {
+    case 1: return launch_lanes_shape<Math, 1, kLaneClasses>(a, reduce);
+    case 2: return launch_lanes_shape<Math, 2, kLaneClasses>(a, reduce);
+    case 4: return launch_lanes_shape<Math, 4, kLaneClasses>(a, reduce);
+    case 8: return launch_lanes_shape<Math, 8, kLaneClasses>(a, reduce);
+    default: return launch_lanes_shape<Math, 16, kLaneClasses>(a, reduce);
   }
 }
 

@@ -64,7 +64,9 @@ echo "== built in $(( $(date +%s) - start )) s; kernels with a stack frame or sp
 
 status=0
 # (timeouts: one stage that hangs must not take the rest of the run with it)
-timeout "${CHECK_TIMEOUT:-400}" ./build-gpu/segloss_gpu_check --json "$OUTDIR/check.json" | tee "$OUTDIR/check.txt" \
+# CHECK_FLAGS: e.g. "--quick-cases --no-huge --no-crossover" for a timing run
+timeout "${CHECK_TIMEOUT:-400}" ./build-gpu/segloss_gpu_check ${CHECK_FLAGS:-} --json "$OUTDIR/check.json" \
+  | tee "$OUTDIR/check.txt" \
   || status=$?
 echo "== check done at $(( $(date +%s) - start )) s (exit $status)"
 
@@ -80,9 +82,11 @@ echo "== peers done at $(( $(date +%s) - start )) s"
 # shape, Generalized Dice): throughput against the roofs, occupancy, where
 # warps stall. Clocks left as they are.
 if [[ "${PROFILE:-1}" == 1 ]] && command -v ncu > /dev/null; then
-  timeout "${NCU_TIMEOUT:-180}" ncu --clock-control none -k regex:'reduce_kernel|gradient_kernel' \
+  # NCU_FILTER / NCU_COUNT: which kernels (regex) and how many launches
+  timeout "${NCU_TIMEOUT:-180}" ncu --clock-control none -k regex:"${NCU_FILTER:-reduce_kernel|gradient_kernel}" \
+    -c "${NCU_COUNT:-100}" \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis \
-    --section ComputeWorkloadAnalysis --section WarpStateStats \
+    --section ComputeWorkloadAnalysis --section WarpStateStats --section InstructionStats \
     ./build-gpu/segloss_gpu_check --profile > "$OUTDIR/ncu-profile.txt" 2>&1 || echo "== ncu exit $?"
   grep -E '^  [a-z].*_kernel|Duration|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per' \
     "$OUTDIR/ncu-profile.txt" | head -150 || true

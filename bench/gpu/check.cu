@@ -7,7 +7,7 @@
 // emulation (target segloss_gpu_check_emulated; `--quick` sizes), so the
 // same program builds and runs on a machine without a GPU.
 //
-//   segloss_gpu_check [--quick] [--json FILE] [--no-huge] [--profile]
+//   segloss_gpu_check [--quick] [--quick-cases] [--no-huge] [--no-crossover] [--profile] [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -294,16 +294,19 @@ std::string sci(double v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, huge = true, profile = false;
+  bool quick = false, huge = true, profile = false, quick_cases = false, crossover = true;
   std::string json_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--profile") profile = true;
     else if (a == "--no-huge") huge = false;
+    else if (a == "--quick-cases") quick_cases = true;  // --quick's correctness matrix, full-size timings
+    else if (a == "--no-crossover") crossover = false;
     else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--no-huge] [--profile] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--quick-cases] [--no-huge] [--no-crossover] [--profile] [--json FILE]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -322,8 +325,9 @@ int main(int argc, char** argv) {
 
   // ------------------------------------------------------------ correctness
   std::vector<Case> cases;
+  const bool small = quick || quick_cases;
   const std::vector<std::pair<int64_t, int64_t>> shapes =
-      quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}}
+      small ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}}
             : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 65536 + 3}, {1, 1 << 22}, {4, 96 * 96 * 96}};
   for (int l = 0; l < (profile ? 0 : 4); ++l) {
     for (const auto& bv : shapes)
@@ -339,7 +343,7 @@ int main(int argc, char** argv) {
     // Every class-lane shape (4, 8, 16, 32 lanes; two classes a lane past
     // 32) at its edges, on the first three shapes; C = 2 on the class lanes;
     // confident predictions with a one-voxel class.
-    for (const auto& bv : quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}}
+    for (const auto& bv : small ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}}
                                 : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 1001}, {2, 16384 + 3}})
       for (int64_t C : {2, 4, 5, 16, 17, 32, 33, 64})
         for (int a = 0; a < 3; ++a)
@@ -354,7 +358,7 @@ int main(int argc, char** argv) {
       for (int a = 0; a < 3; ++a) {
         if (a == 1 && C == 1) continue;
         for (TargetKind tk : {TargetKind::U8, TargetKind::Dense}) {
-          Case c{Loss(l), 2, quick ? 1001 : 16384 + 3, C, Activation(a), tk, false, false};
+          Case c{Loss(l), 2, small ? 1001 : 16384 + 3, C, Activation(a), tk, false, false};
           c.edges = true;
           cases.push_back(c);
           if (C == 2) {
@@ -547,14 +551,14 @@ int main(int argc, char** argv) {
 
   // Host data: staged CUDA vs the CPU backend, for 'auto''s crossover: two
   // classes over every size, eight classes (the class lanes) over a few.
-  if (!profile) {
+  if (!profile && crossover) {
     std::printf("\nhost typed arrays, GDL softmax u8, loss + gradient: CPU (%d threads) vs CUDA staged\n",
                 ThreadPool::instance().threads());
     std::printf("| C | elements | CPU ms | CUDA ms | faster |\n|---|---|---|---|---|\n");
   }
   std::string cross = "[";
   for (int64_t C : {2, 8})
-    for (int64_t e = quick ? 12 : C == 2 ? 16 : 18; e <= (profile ? 0 : quick ? 16 : 27); e += quick ? 2 : C == 2 ? 1 : 3) {
+    for (int64_t e = quick ? 12 : C == 2 ? 16 : 18; e <= (profile || !crossover ? 0 : quick ? 16 : 27); e += quick ? 2 : C == 2 ? 1 : 3) {
       Case c{Loss::GeneralizedDice, 1, (int64_t(1) << e) / C, C, Activation::Softmax, TargetKind::U8, false, false};
       make_inputs(c, 11, &h);
       const Options o = options_of(c);
