@@ -46,7 +46,16 @@ inline LaneShape lane_shape(int64_t K) {
 // (with dense targets, eight of each), which is what keeps enough bytes in
 // flight per SM for the memory system at two blocks of 256 threads per SM
 // (__launch_bounds__ below) with no register spills (ptxas -v).
-constexpr int lane_steps(int J, bool dense) { return (dense ? 8 : 16) / J; }
+// Weighted cross-entropy's reduce pass (log-softmax too) spills at four
+// steps on sm_75-sm_89 (ptxas -v), where it takes two; sm_90 holds four.
+template <class Math>
+constexpr int lane_steps(int J, bool dense, bool reduce) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  if (Math::kLogSoftmax && reduce && !dense) return 8 / J;
+#endif
+  (void)reduce;
+  return (dense ? 8 : 16) / J;
+}
 
 template <int G, class T>
 __device__ __forceinline__ T group_max(T v) {
@@ -255,7 +264,7 @@ struct LaneVoxel {
 template <class Math, int G, int J, bool DENSE>
 __global__ void __launch_bounds__(kThreads, 2) lanes_reduce_kernel(Launch a) {
   constexpr int F = Math::F;
-  constexpr int U = lane_steps(J, DENSE);
+  constexpr int U = lane_steps<Math>(J, DENSE, true);
   constexpr int VB = kThreads / G;
   constexpr int NL = J * F + 1;  // a lane's accumulators: its classes' fields, then N
   const vm::Ctx c = a.ctx;
@@ -318,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, 2) lanes_reduce_kernel(Launch a) {
 template <class Math, int G, int J, bool DENSE>
 __global__ void __launch_bounds__(kThreads, 2) lanes_gradient_kernel(Launch a) {
   constexpr int NC = Math::NCOEF;
-  constexpr int U = lane_steps(J, DENSE);
+  constexpr int U = lane_steps<Math>(J, DENSE, false);
   constexpr int VB = kThreads / G;
   const vm::Ctx c = a.ctx;
   const vm::Ctx c1 = lane_ctx(c);

@@ -262,9 +262,12 @@ export async function gradientFromStatsAsync(name: LossName, args: StatsArgs, st
 }
 
 /**
- * What is compiled into the addon and usable here: `cpu` always; `cuda` with
- * `compiled` (the addon was built with nvcc), `available` (a GPU and driver
- * were found), the `reason` when not, and the GPU's name as `device`.
+ * What is compiled into the addon and usable here: `cpu` always, with the
+ * instruction set its passes run on as `isa` ('avx512', 'avx2' or
+ * 'baseline': the best this CPU supports, or a lower one forced with
+ * SEGLOSS_ISA) and what this CPU could run as `isas`; `cuda` with `compiled`
+ * (the addon was built with nvcc), `available` (a GPU and driver were found),
+ * the `reason` when not, and the GPU's name as `device`.
  *
  * @example
  * ```ts

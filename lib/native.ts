@@ -53,6 +53,13 @@ export interface NativeBackend {
   /** The device it runs on (the GPU's name), when available. */
   device?: string;
   threads?: number;
+  /**
+   * CPU only: the instruction set the passes run on ('avx512', 'avx2' or
+   * 'baseline'), chosen at load from what the CPU reports; SEGLOSS_ISA forces
+   * a lower one. `isas` lists what this CPU and build can run, best first.
+   */
+  isa?: string;
+  isas?: string[];
 }
 
 export interface NativeAddon {

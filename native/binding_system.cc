@@ -3,7 +3,7 @@
 
 #include "core/engine.h"
 #include "core/thread_pool.h"
-#include "cpu/passes.h"
+#include "cpu/backend.h"
 #include "napi_util.h"
 
 namespace segloss {
@@ -21,7 +21,24 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
     o.Set("available", list[i].available);
     if (!list[i].reason.empty()) o.Set("reason", list[i].reason);
     if (!list[i].device.empty()) o.Set("device", list[i].device);
-    if (list[i].name == "cpu") o.Set("threads", ThreadPool::instance().threads());
+    if (list[i].name == "cpu") {
+      o.Set("threads", ThreadPool::instance().threads());
+      const cpu::IsaChoice& isa = cpu::isa();
+      o.Set("isa", isa.name);
+      Napi::Array isas = Napi::Array::New(env);
+      size_t from = 0;
+      while (from < isa.supported.size()) {
+        size_t to = isa.supported.find(", ", from);
+        if (to == std::string::npos) to = isa.supported.size();
+        isas.Set(isas.Length(), isa.supported.substr(from, to - from));
+        from = to + 2;
+      }
+      o.Set("isas", isas);
+      if (!isa.error.empty()) {
+        o.Set("available", false);
+        o.Set("reason", isa.error);
+      }
+    }
     out.Set(static_cast<uint32_t>(i), o);
   }
   return out;

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds segloss.node at install time with cmake-js, after checking for the
 // tools it needs so that a missing one is named with how to install it.
-// SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand);
-// SEGLOSS_PORTABLE=1 builds for baseline x86-64 instead of this machine's CPU.
+// SEGLOSS_SKIP_BUILD=1 skips the build (e.g. to build later by hand). The
+// build is the same on every machine: the CPU passes are compiled for each
+// instruction set and the best one the CPU has is picked at load.
 // SEGLOSS_CUDA=AUTO|ON|OFF: the CUDA kernels, built when nvcc is found (AUTO,
 // the default), required (ON) or left out (OFF); SEGLOSS_CUDA_ARCHITECTURES
 // overrides the GPU architectures (default sm_75..sm_90 + compute_90 PTX).
@@ -40,8 +41,7 @@ if (!compilers.some((c) => works(c, c === 'cl' ? [] : ['--version']))) {
 }
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, process.env.SEGLOSS_PORTABLE === '1' ? 'rebuild' : 'compile', '--directory', root];
-if (process.env.SEGLOSS_PORTABLE === '1') args.push('--CDSEGLOSS_NATIVE_ARCH=OFF');
+const args = [cmakeJs, 'compile', '--directory', root];
 const cudaMode = (process.env.SEGLOSS_CUDA || '').toUpperCase();
 if (cudaMode) {
   if (!['AUTO', 'ON', 'OFF'].includes(cudaMode)) {

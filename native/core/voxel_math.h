@@ -32,7 +32,8 @@
 // Two flavours of this header, told apart by an inline namespace so that the
 // CPU build and the kernels (nvcc, or the SIMT emulation) can be linked into
 // one addon without two different bodies sharing one symbol:
-//   host:   every function in float64, exp / log from libm;
+//   host:   every function in float64, exp / log from libm (host_<isa> in
+//           the CPU passes, one copy per instruction set: cpu/isa.h);
 //   device: the same, except that the scalar exp, log and log1p take their
 //           argument in float32 and return the float32 result widened
 //           (see exp_lanes below for why, and why that keeps the contract).
@@ -46,6 +47,8 @@ namespace segloss {
 namespace vm {
 #if SEGLOSS_DEVICE_MATH
 inline namespace device {
+#elif defined(SEGLOSS_VM_HOST_NS)
+inline namespace SEGLOSS_VM_HOST_NS {  // the CPU passes' copy for one instruction set (cpu/isa.h)
 #else
 inline namespace host {
 #endif

@@ -1,10 +1,16 @@
-// The CPU backend: the two passes of each loss, on the shared thread pool.
+// The CPU backend: the two passes of each loss, on the shared thread pool,
+// compiled once per instruction set (cpu/isa.h) and picked at load.
 #pragma once
+
+#include <string>
 
 #include "../core/types.h"
 
 namespace segloss {
 namespace cpu {
+
+// Voxels per chunk of the passes' fixed chunk grid (cpu/passes.h).
+constexpr int64_t kChunk = 1 << 14;
 
 // stats: [B][1 + K F] (core/finalize.h). Checks the input as it reads it.
 Status reduce(const Options& o, const Tensors& t, double* stats);
@@ -14,18 +20,29 @@ Status check(const Options& o, const Tensors& t);
 void gradient(const Options& o, const Tensors& t, const double* coef, float* grad);
 
 // The first bad value in voxels [begin, end) as a RangeError (the slow path
-// after a reduction found one; any backend's).
+// after a reduction found one; any backend's). cpu/describe.cc.
 Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int64_t end);
+// A number as the error messages print it (JS-like). cpu/describe.cc.
+std::string format_number(double v);
 
-// One pair per loss, in cpu/<loss>.cc.
-Status reduce_generalized_dice(const Options& o, const Tensors& t, double* stats);
-void gradient_generalized_dice(const Options& o, const Tensors& t, const double* coef, float* grad);
-Status reduce_dice(const Options& o, const Tensors& t, double* stats);
-void gradient_dice(const Options& o, const Tensors& t, const double* coef, float* grad);
-Status reduce_sensitivity_specificity(const Options& o, const Tensors& t, double* stats);
-void gradient_sensitivity_specificity(const Options& o, const Tensors& t, const double* coef, float* grad);
-Status reduce_weighted_cross_entropy(const Options& o, const Tensors& t, double* stats);
-void gradient_weighted_cross_entropy(const Options& o, const Tensors& t, const double* coef, float* grad);
+// The passes of one instruction set.
+struct Passes {
+  Status (*reduce)(const Options& o, const Tensors& t, double* stats);
+  void (*gradient)(const Options& o, const Tensors& t, const double* coef, float* grad);
+  Status (*check)(const Options& o, const Tensors& t);
+};
+
+// The instruction set the passes run on: the best the CPU supports, or the
+// one SEGLOSS_ISA names (avx512, avx2 or baseline) when the CPU has it.
+// `error` is set, and the CPU backend refuses to run, when SEGLOSS_ISA names
+// one this CPU or build lacks.
+struct IsaChoice {
+  std::string name;       // "avx512", "avx2" or "baseline"
+  std::string supported;  // what this CPU and build could run, best first: "avx512, avx2, baseline"
+  std::string error;
+  const Passes* passes = nullptr;
+};
+const IsaChoice& isa();
 
 }  // namespace cpu
 }  // namespace segloss

@@ -2,11 +2,11 @@
 // the per-voxel math of vm::GeneralizedDiceMath (core/voxel_math.h); the loss value and the
 // gradient coefficients come from core/finalize.cc.
 // Formula: LOSSES.md section 2, "Generalized Dice loss"; Sudre et al. 2017.
-#include "backend.h"
 #include "passes.h"
 
 namespace segloss {
 namespace cpu {
+namespace SEGLOSS_CPU_ISA {  // one copy per instruction set (cpu/isa.h)
 
 Status reduce_generalized_dice(const Options& o, const Tensors& t, double* stats) {
   return reduce_pass<vm::GeneralizedDiceMath>(o, t, stats);
@@ -16,5 +16,6 @@ void gradient_generalized_dice(const Options& o, const Tensors& t, const double*
   gradient_pass<vm::GeneralizedDiceMath>(o, t, coef, grad);
 }
 
+}  // namespace SEGLOSS_CPU_ISA
 }  // namespace cpu
 }  // namespace segloss

@@ -14,7 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#if defined(__AVX2__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 #include <string>
@@ -22,15 +22,16 @@
 #include <vector>
 
 #include "../core/finalize.h"
-#include "backend.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
+#include "backend.h"
+// Everything below is compiled for one instruction set (cpu/isa.h).
+#include "isa.h"
 #include "../core/voxel_math.h"
 
 namespace segloss {
 namespace cpu {
-
-constexpr int64_t kChunk = 1 << 14;
+namespace SEGLOSS_CPU_ISA {
 
 struct ChunkGrid {
   int64_t B, V, per_sample, count;
@@ -67,7 +68,6 @@ struct Scratch {
   }
 };
 
-std::string format_number(double v);
 
 
 // Calls body(S, TK, ACT) with the layout, target kind and activation as
@@ -148,7 +148,7 @@ inline vm::Vd load_labels(const void* target, int64_t v) {
   return __builtin_convertvector(load<Vf>(static_cast<const float*>(target) + v), vm::Vd);
 }
 
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
 typedef int32_t Vi8 __attribute__((vector_size(32)));
 typedef uint32_t Vu8 __attribute__((vector_size(32)));
 typedef int64_t Vl4 __attribute__((vector_size(32)));
@@ -186,7 +186,7 @@ inline Vu8 max_u(Vu8 a, Vu8 b) { return a > b ? a : b; }
 // widening for integer labels.
 template <TargetKind TK>
 inline void load_labels8(const void* target, int64_t v, vm::Vd* out) {
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
   if constexpr (TK != TargetKind::F32Sparse && TK != TargetKind::Dense) {
     const Vi8 w = load_labels_i32<TK>(target, v);
     out[0] = widen_half(w, 0);
@@ -228,7 +228,7 @@ struct Loops {
   // more than two channels, up to kMaxVectorK classes), given a CPU with
   // 256-bit vectors (without AVX2 the compiler splits them into slower code
   // than the scalar loop).
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
   static constexpr bool kVector = true;
 #else
   static constexpr bool kVector = false;
@@ -432,7 +432,7 @@ struct Loops {
   // values are one vector row, taken four classes at a time, r being 1 in the
   // lane of its label; the loss's own accumulate and grad_x run on those
   // lanes (Generalized Dice, Dice and sensitivity-specificity).
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
   static constexpr bool kLabelLoops =
       ACT == Activation::None && (TK == TargetKind::U8 || TK == TargetKind::U16 || TK == TargetKind::I32);
 #else
@@ -441,7 +441,7 @@ struct Loops {
   // Whether the row loops take C channels.
   static bool row_channels(int64_t C) { return S == 0 && C % 4 == 0 && C <= 16; }
 
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
   // The label mask of each of the eight floats of part h of voxels v..v+7
   // (S = 1: eight voxels; S = 2: voxels 4h..4h+3, two floats each).
   static inline Vi8 float_masks(Vi8 labels, int h) {
@@ -648,7 +648,7 @@ struct Loops {
   static bool reduce(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out) {
     const vm::Ctx c = fixed(c0);
     bool ok = true;
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
     if constexpr (kLabelLoops) {
       if (!t.mask && !c.has_ignore) {
         if constexpr (S != 0) {
@@ -688,7 +688,7 @@ struct Loops {
   // Gradient of voxels [b, e) from the sample's coefficients k.
   static void gradient(const vm::Ctx& c0, const Tensors& t, int64_t b, int64_t e, const double* k, float* grad) {
     const vm::Ctx c = fixed(c0);
-#if defined(__AVX2__)
+#if SEGLOSS_CPU_AVX2
     if constexpr (kLabelLoops) {
       if (!t.mask && !c.has_ignore) {
         if constexpr (S != 0) {
@@ -760,5 +760,19 @@ void gradient_pass(const Options& o, const Tensors& t, const double* coef, float
 // not write a single gradient value before it knows the input is valid.
 Status check_pass(const Options& o, const Tensors& t);
 
+// One pair per loss, in cpu/<loss>.cc.
+Status reduce_generalized_dice(const Options& o, const Tensors& t, double* stats);
+void gradient_generalized_dice(const Options& o, const Tensors& t, const double* coef, float* grad);
+Status reduce_dice(const Options& o, const Tensors& t, double* stats);
+void gradient_dice(const Options& o, const Tensors& t, const double* coef, float* grad);
+Status reduce_sensitivity_specificity(const Options& o, const Tensors& t, double* stats);
+void gradient_sensitivity_specificity(const Options& o, const Tensors& t, const double* coef, float* grad);
+Status reduce_weighted_cross_entropy(const Options& o, const Tensors& t, double* stats);
+void gradient_weighted_cross_entropy(const Options& o, const Tensors& t, const double* coef, float* grad);
+
+// This instruction set's passes (cpu/passes.cc), for cpu/backend.cc.
+extern const Passes kPasses;
+
+}  // namespace SEGLOSS_CPU_ISA
 }  // namespace cpu
 }  // namespace segloss
