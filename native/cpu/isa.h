@@ -29,10 +29,13 @@
 #endif
 
 #if SEGLOSS_CPU_ISA_LEVEL == 2
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi,bmi2,f16c,popcnt,lzcnt,movbe")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi,bmi2,f16c,popcnt,lzcnt,movbe,prefer-vector-width=256")
 #elif SEGLOSS_CPU_ISA_LEVEL == 1
 #pragma GCC target("avx2,fma,bmi,bmi2,f16c,popcnt,lzcnt,movbe")
 #endif
+
+// (prefer-vector-width=256: what GCC's own tuning for AVX-512 cores picks;
+// measured neutral here against leaving it out, -8% to +7% per row.)
 
 // The AVX2 code paths of the passes (the pragma does not define __AVX2__).
 #define SEGLOSS_CPU_AVX2 (SEGLOSS_CPU_ISA_LEVEL >= 1)
