@@ -3,15 +3,16 @@
  *
  *   npm run bench                 full run (a few minutes on 2 cores)
  *   npm start                     --quick (about a minute)
- *   node dist/bench/run.js [--quick] [--threads N] [--out FILE]
+ *   node dist/bench/run.js [--quick] [--threads N] [--out FILE] [--save]
  *
  * Order: machine line, correctness checks against the float64 reference
  * (a failure exits 1 before any timing), memory bandwidth probe on its own,
  * then volume by volume the segloss rows, the copy probe and (at its sizes)
  * the tfjs peer in interleaved rounds. Prints the bandwidth, the peer's checks
  * and times, one markdown table, and how busy the machine was; writes every
- * number as JSON: bench/results/cpu-<ISO time>.json and
- * bench/results/latest.json (full), bench/results/quick.json (--quick), or FILE.
+ * number as JSON: bench/results/tmp/cpu-<ISO time>.json (not tracked), or
+ * FILE; --save (a full run) also overwrites this machine kind's curated
+ * result, bench/results/cpu-<cores>core-<arch>.json.
  * Exit status: 0, 1 when a correctness or peer check failed, 2 on a usage or
  * load error.
  */
@@ -27,9 +28,9 @@ import {makeVolume} from './inputs';
 import {BYTES_LEGEND, PeerTask, Row, rowSpecs, timeVolume} from './losses';
 import {loadTf, TfjsGdl} from './peers/tfjs_gdl';
 
-interface Cli { quick: boolean; threads?: number; out?: string }
+interface Cli { quick: boolean; threads?: number; out?: string; save?: boolean }
 
-const USAGE = 'usage: node dist/bench/run.js [--quick] [--threads N] [--out FILE]';
+const USAGE = 'usage: node dist/bench/run.js [--quick] [--threads N] [--out FILE] [--save]';
 
 function parseArgs(argv: string[]): Cli {
   const cli: Cli = {quick: false};
@@ -41,6 +42,7 @@ function parseArgs(argv: string[]): Cli {
       return v;
     };
     if (a === '--quick') cli.quick = true;
+    else if (a === '--save') cli.save = true;
     else if (a === '--threads' || a.startsWith('--threads=')) {
       const v = value();
       const n = Number(v);
@@ -50,7 +52,7 @@ function parseArgs(argv: string[]): Cli {
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
-    } else throw new Error(`Expected one of --quick, --threads N, --out FILE for an argument but received '${a}'\n${USAGE}`);
+    } else throw new Error(`Expected one of --quick, --threads N, --out FILE, --save for an argument but received '${a}'\n${USAGE}`);
   }
   return cli;
 }
@@ -243,9 +245,10 @@ async function main(): Promise<number> {
       : {skipped: tf.reason},
   };
   const resultsDir = path.join(__dirname, '..', '..', 'bench', 'results');
-  const outs = cli.out ? [path.resolve(cli.out)]
-    : cli.quick ? [path.join(resultsDir, 'quick.json')]
-      : [path.join(resultsDir, `cpu-${stamp(started)}.json`), path.join(resultsDir, 'latest.json')];
+  const outs = [cli.out ? path.resolve(cli.out)
+    : path.join(resultsDir, 'tmp', `cpu${cli.quick ? '-quick' : ''}-${stamp(started)}.json`)];
+  // one curated result per machine kind, overwritten in place
+  if (cli.save && !cli.quick) outs.push(path.join(resultsDir, `cpu-${os.cpus().length}core-${os.arch()}.json`));
   const text = `${JSON.stringify(result, null, 1)}\n`;
   for (const f of outs) {
     fs.mkdirSync(path.dirname(f), {recursive: true});

@@ -15,9 +15,11 @@
  *
  *   node dist/bench/tfjs_ops.js [--quick]      (npm run bench:tfjs)
  *
- * Sizes 128^3 and 192^3 x 2 (quick: 128^3). Results: bench/results/tfjs.json.
+ * Sizes 128^3 and 192^3 x 2 (quick: 128^3). Results: bench/results/tmp/; --save also overwrites
+ * bench/results/tfjs-<cores>core-<arch>.json.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import {describeMachine, fmt, fmtSpread, machineLine, markdownTable, measureInterleaved} from './harness';
@@ -115,10 +117,17 @@ function main(): void {
   console.log('\n### The same steps with the gradient also read back to JS (dataSync copies it out of TensorFlow)\n');
   console.log(markdownTable(['shape', 'segloss op ms', 'spread', 'composite ms', 'spread', 'speedup'], readRows,
                             ['l', 'r', 'r', 'r', 'r', 'r']));
-  const out = path.join(__dirname, '..', '..', 'bench', 'results', quick ? 'tfjs-quick.json' : 'tfjs.json');
-  fs.mkdirSync(path.dirname(out), {recursive: true});
-  fs.writeFileSync(out, JSON.stringify({machine, backend: loaded.backend, tfjsNode: loaded.version, results}, null, 2));
-  console.log(`results: ${path.relative(process.cwd(), out)}`);
+  // bench/results/tmp/ (not tracked); --save (a full run) also overwrites
+  // this machine kind's curated result
+  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
+  const outs = [path.join(dir, 'tmp', `tfjs${quick ? '-quick' : ''}-${new Date().toISOString().replace(/[:.]/g, '')}.json`)];
+  if (process.argv.includes('--save') && !quick) outs.push(path.join(dir, `tfjs-${os.cpus().length}core-${os.arch()}.json`));
+  const text = JSON.stringify({machine, backend: loaded.backend, tfjsNode: loaded.version, results}, null, 2);
+  for (const out of outs) {
+    fs.mkdirSync(path.dirname(out), {recursive: true});
+    fs.writeFileSync(out, text);
+  }
+  console.log(`results: ${outs.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
 }
 
 main();
