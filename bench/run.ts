@@ -27,6 +27,7 @@ import {CpuWatch, describeMachine, fmt, fmtSpread, machineLine, markdownTable, o
 import {makeVolume} from './inputs';
 import {BYTES_LEGEND, PeerTask, Row, rowSpecs, timeVolume} from './losses';
 import {loadTf, TfjsGdl} from './peers/tfjs_gdl';
+import {timeTraining, TRAINING_BYTES_LEGEND, TrainingRow} from './training';
 
 interface Cli { quick: boolean; threads?: number; out?: string; save?: boolean }
 
@@ -76,6 +77,36 @@ const PLANS: Record<'quick' | 'full', {bandwidth: Plan; rows: Plan}> = {
 
 /** The peer's rows: GDL, uint8 labels, activation 'none', C = 2. */
 const PEER_SIZES = {quick: [128], full: [64, 128, 192]};
+/** Rounds of the training-inputs table: a few runs a row (its slowest rows take a second a call). */
+const TRAINING_PLANS: Record<'quick' | 'full', Plan> = {
+  quick: {warmup: 1, minRuns: 3, targetMs: 0, maxRuns: 3},
+  full: {warmup: 1, minRuns: 5, targetMs: 400, maxRuns: 11},
+};
+
+/** The training-inputs table, and where it stands against the CPU targets. */
+function printTraining(rows: TrainingRow[], mode: string): void {
+  const label: Record<string, string> = {'probs-u8': 'probabilities, uint8 labels', 'probs-dense': 'probabilities, dense one-hot',
+                                         'softmax-u8': 'softmax logits, uint8 labels', 'sigmoid': 'sigmoid logits'};
+  console.log(`\n## Training inputs (${mode}): loss + gradient, % of the copy probe timed in the same rounds\n`);
+  const body = rows.map((r) => [label[r.input] + (r.input === 'sigmoid' ? (r.C === 1 ? ' (binary map)' : ' (multi-label)') : ''),
+    `${r.B}×${r.D}³×${r.C}`, r.loss, fmt(r.timing.medianMs), (r.bytesMoved / 1e6).toFixed(1), r.GBps.toFixed(2),
+    `${r.pctOfCopy.toFixed(0)} %`]);
+  console.log(markdownTable(['input', 'shape', 'loss', 'median ms', 'MB moved', 'GB/s', '% of copy'], body,
+                            ['l', 'l', 'l', 'r', 'r', 'r', 'r']));
+  console.log(TRAINING_BYTES_LEGEND);
+  const lowest = rows.reduce((a, b) => (b.pctOfCopy < a.pctOfCopy ? b : a));
+  const probs = rows.filter((r) => r.input.startsWith('probs'));
+  const lowestProbs = probs.reduce((a, b) => (b.pctOfCopy < a.pctOfCopy ? b : a));
+  const at = (input: string, C: number, loss: string) => rows.find((r) => r.input === input && r.C === C && r.loss === loss && r.B === 1);
+  console.log(`targets: every row >= 50 % of copy: lowest ${lowest.pctOfCopy.toFixed(0)} % (${lowest.loss} ${lowest.input} C=${lowest.C}); ` +
+              `probabilities rows >= 75 %: lowest ${lowestProbs.pctOfCopy.toFixed(0)} % (${lowestProbs.loss} ${lowestProbs.input} C=${lowestProbs.C})`);
+  for (const loss of ['generalizedDice', 'weightedCrossEntropy']) {
+    const sm = at('softmax-u8', 8, loss), pr = at('probs-u8', 8, loss);
+    if (sm && pr) console.log(`  ${loss}: softmax C=8 costs ${(sm.timing.medianMs / pr.timing.medianMs).toFixed(2)}x the probabilities row (target <= 1.5x)`);
+    const c32 = at('probs-u8', 32, loss), c16 = at('probs-u8', 16, loss);
+    if (c32 && c16) console.log(`  ${loss}: per-class cost at C=32 is ${((c32.timing.medianMs / 32) / (c16.timing.medianMs / 16)).toFixed(2)}x C=16's (target <= 1.3x)`);
+  }
+}
 /** Peer vs segloss tolerances: tfjs sums in float32, segloss in float64. */
 const PEER_TOL = {lossRel: 1e-4, gradRelL2: 1e-3};
 
@@ -162,6 +193,9 @@ async function main(): Promise<number> {
           (r.peer ? `; peer ${fmt(r.peer.timing.medianMs)} ms` : ''));
     }
   }
+  // ---- the training-inputs table (bench/training.ts)
+  const training = timeTraining(cli.quick, probe, TRAINING_PLANS[mode], log);
+
   const bw = poolBandwidth(probe, [bwAlone.timing, ...copies.map((c) => c.timing)], threads);
   const peerOk = peerChecks.every((c) => c.ok);
 
@@ -220,6 +254,7 @@ async function main(): Promise<number> {
   } else {
     console.log(`peer: skipped (${tf.reason}).`);
   }
+  printTraining(training, mode);
   const seconds = (Date.now() - t0) / 1e3;
   console.log(`\nother processes used ${(100 * busyDuring).toFixed(0)} % of the cores during the run` +
               `${Number.isFinite(steal) ? `, the hypervisor took ${(100 * steal).toFixed(0)} % (steal)` : ''}` +
@@ -241,6 +276,7 @@ async function main(): Promise<number> {
     bandwidth: {all: bw, alone: bwAlone, inRounds: copies},
     legend: BYTES_LEGEND,
     rows,
+    training: {legend: TRAINING_BYTES_LEGEND, rows: training},
     peer: tf.tf ? {name: rows.find((r) => r.peer)?.peer?.name, backend: tf.backend, tolerances: PEER_TOL, checks: peerChecks}
       : {skipped: tf.reason},
   };
