@@ -123,7 +123,9 @@ Napi::Value DeviceCopy(const Napi::CallbackInfo& info) {
   void* p = pointer(info[1], "pointer");
   if (!info[2].IsTypedArray()) throw expected(env, ErrorKind::Type, "a typed array", "data", describe(info[2]));
   auto a = info[2].As<Napi::TypedArray>();
-  uint8_t* host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  bool detached = false;
+  uint8_t* host = typed_data(a, &detached);
+  if (detached) throw expected(env, ErrorKind::Type, "a typed array", "data", "a detached buffer");
   const size_t bytes = a.ByteLength();
   throw_if(env, info[3].ToBoolean().Value() ? device_upload(d, p, host, bytes) : device_download(d, host, p, bytes));
   return env.Undefined();

@@ -96,18 +96,37 @@ inline bool boolean(const Napi::Object& o, const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
+// The first byte of a typed array's elements, on an ArrayBuffer or a
+// SharedArrayBuffer (how worker_threads share a volume: plain memory too).
+// napi_get_typedarray_info gives the address for both; Napi::TypedArray's
+// ArrayBuffer() goes through napi_get_arraybuffer_info, which refuses a
+// SharedArrayBuffer ("Invalid argument"). *detached: its ArrayBuffer was
+// detached (a SharedArrayBuffer cannot be).
+inline uint8_t* typed_data(const Napi::TypedArray& a, bool* detached) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data = nullptr;
+  napi_value buffer;
+  NAPI_THROW_IF_FAILED(a.Env(), napi_get_typedarray_info(a.Env(), a, &type, &length, &data, &buffer, &offset),
+                       nullptr);
+  const Napi::Value b(a.Env(), buffer);
+  *detached = b.IsArrayBuffer() && b.As<Napi::ArrayBuffer>().IsDetached();
+  return static_cast<uint8_t*>(data);  // (already at the array's byte offset)
+}
+
 // A typed array of the given type and exact length, on a live buffer.
 template <class T>
 T* typed(const Napi::Value& v, napi_typedarray_type type, const char* type_name, const char* name, int64_t length) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, describe(v));
   auto a = v.As<Napi::TypedArray>();
-  if (a.ArrayBuffer().IsDetached())
-    throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, "a detached buffer");
+  bool detached = false;
+  uint8_t* data = typed_data(a, &detached);
+  if (detached) throw expected(v.Env(), ErrorKind::Type, std::string("a ") + type_name, name, "a detached buffer");
   if (static_cast<int64_t>(a.ElementLength()) != length)
     throw expected(v.Env(), ErrorKind::Range, std::string("a ") + type_name + " of length " + std::to_string(length),
                    name, "length " + std::to_string(a.ElementLength()));
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  return reinterpret_cast<T*>(data);
 }
 
 // A device address passed from JS as a BigInt (DeviceBuffer.pointer).
