@@ -300,3 +300,20 @@ export function markdownTable(header: string[], rows: string[][], align: Array<'
   const rule = `|${widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
+
+/**
+ * JSON for result files: an object or array whose JSON is at most 4000
+ * characters (a table row with its timed runs, one timing) is written on one
+ * line, larger ones one member a line. Every number is kept; a result file
+ * then has about one line per row, short enough to read and diff.
+ */
+export function compactJson(value: unknown, indent = ''): string {
+  const flat = JSON.stringify(value);
+  if (flat === undefined || flat.length <= 4000 || value === null || typeof value !== 'object') return flat ?? 'null';
+  const inner = indent + ' ';
+  if (Array.isArray(value)) {
+    return `[\n${value.map((v) => inner + compactJson(v, inner)).join(',\n')}\n${indent}]`;
+  }
+  const members = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  return `{\n${members.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, inner)}`).join(',\n')}\n${indent}}`;
+}

@@ -23,7 +23,7 @@ import * as segloss from '../lib';
 import type {LossResult} from '../lib/types';
 import {CopyProbe, measureBandwidth, poolBandwidth} from './bandwidth';
 import {checkAll, checkLines, relErr, relL2} from './check';
-import {CpuWatch, describeMachine, fmt, fmtSpread, machineLine, markdownTable, othersBefore, Plan, Timing} from './harness';
+import {compactJson, CpuWatch, describeMachine, fmt, fmtSpread, machineLine, markdownTable, othersBefore, Plan, Timing} from './harness';
 import {makeVolume} from './inputs';
 import {BYTES_LEGEND, PeerTask, Row, rowSpecs, timeVolume} from './losses';
 import {loadTf, TfjsGdl} from './peers/tfjs_gdl';
@@ -285,7 +285,7 @@ async function main(): Promise<number> {
     : path.join(resultsDir, 'tmp', `cpu${cli.quick ? '-quick' : ''}-${stamp(started)}.json`)];
   // one curated result per machine kind, overwritten in place
   if (cli.save && !cli.quick) outs.push(path.join(resultsDir, `cpu-${os.cpus().length}core-${os.arch()}.json`));
-  const text = `${JSON.stringify(result, null, 1)}\n`;
+  const text = `${compactJson(result)}\n`;
   for (const f of outs) {
     fs.mkdirSync(path.dirname(f), {recursive: true});
     fs.writeFileSync(f, text);

@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import {describeMachine, fmt, fmtSpread, machineLine, markdownTable, measureInterleaved} from './harness';
+import {compactJson, describeMachine, fmt, fmtSpread, machineLine, markdownTable, measureInterleaved} from './harness';
 import {makeVolume} from './inputs';
 import {loadTf, TfjsGdl, Tensor} from './peers/tfjs_gdl';
 
@@ -122,7 +122,7 @@ function main(): void {
   const dir = path.join(__dirname, '..', '..', 'bench', 'results');
   const outs = [path.join(dir, 'tmp', `tfjs${quick ? '-quick' : ''}-${new Date().toISOString().replace(/[:.]/g, '')}.json`)];
   if (process.argv.includes('--save') && !quick) outs.push(path.join(dir, `tfjs-${os.cpus().length}core-${os.arch()}.json`));
-  const text = JSON.stringify({machine, backend: loaded.backend, tfjsNode: loaded.version, results}, null, 2);
+  const text = compactJson({machine, backend: loaded.backend, tfjsNode: loaded.version, results});
   for (const out of outs) {
     fs.mkdirSync(path.dirname(out), {recursive: true});
     fs.writeFileSync(out, text);
