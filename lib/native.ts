@@ -130,7 +130,7 @@ function load(): NativeAddon {
     `(Node ${process.versions.node}, Node-API ${process.versions.napi}).\n` +
     `Tried:\n  ${tried.join('\n  ')}\n` +
     (errors.length ? `Errors:\n  ${errors.join('\n  ')}\n` : '') +
-    'Build it with `npm run build:native` (needs cmake >= 3.18 and a C++17 compiler), ' +
+    'Build it with `npm run build:native` (Linux; needs cmake >= 3.18 and g++), ' +
     'or reinstall with `npm install segloss`.');
 }
 
