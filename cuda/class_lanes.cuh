@@ -31,15 +31,13 @@ namespace SEGLOSS_CUDA_NS {
 
 constexpr unsigned kFullWarp = 0xffffffffu;
 
-// Classes per lane, and lanes per voxel for K classes (K >= 2).
+// Classes per lane, and lanes per voxel for K classes (K >= 2): the
+// smallest power of two G with G kLaneClasses >= K.
 constexpr int kLaneClasses = 4;
-struct LaneShape {
-  int G, J;
-};
-inline LaneShape lane_shape(int64_t K) {
+inline int lanes_per_voxel(int64_t K) {
   int G = 1;
   while (G * kLaneClasses < K) G *= 2;
-  return {G, kLaneClasses};
+  return G;
 }
 
 // Steps a thread loads ahead: sixteen prediction values per thread in flight
@@ -404,7 +402,7 @@ cudaError_t launch_lanes_shape(const Launch& a, bool reduce) {
 
 template <class Math>
 cudaError_t launch_lanes(const Launch& a, bool reduce) {
-  switch (lane_shape(a.ctx.K).G) {
+  switch (lanes_per_voxel(a.ctx.K)) {
     case 1: return launch_lanes_shape<Math, 1, kLaneClasses>(a, reduce);
     case 2: return launch_lanes_shape<Math, 2, kLaneClasses>(a, reduce);
     case 4: return launch_lanes_shape<Math, 4, kLaneClasses>(a, reduce);

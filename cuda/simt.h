@@ -81,30 +81,22 @@ const char* last_error();
 // the launch fail: e.g. a vector load from an address it is not aligned for.
 void fault(const char* what);
 
+// The value of lane `src` of the calling warp (its own where src >= 32);
+// every lane of the warp calls it.
 template <class T>
-T shfl_down(T v, unsigned delta) {
+T shfl_from(T v, unsigned src) {
   static_assert(sizeof(T) <= 8, "shuffle of more than 8 bytes");
-  const unsigned lane = lane_id();
-  std::memcpy(shuffle_slot(lane), &v, sizeof v);
+  std::memcpy(shuffle_slot(lane_id()), &v, sizeof v);
   sync_warp();
   T out = v;
-  if (lane + delta < 32) std::memcpy(&out, shuffle_slot(lane + delta), sizeof out);
+  if (src < 32) std::memcpy(&out, shuffle_slot(src), sizeof out);
   sync_warp();  // nobody overwrites a slot before every lane has read it
   return out;
 }
-
-// The value of lane (lane ^ mask) of the calling warp.
 template <class T>
-T shfl_xor(T v, unsigned mask) {
-  static_assert(sizeof(T) <= 8, "shuffle of more than 8 bytes");
-  const unsigned lane = lane_id();
-  std::memcpy(shuffle_slot(lane), &v, sizeof v);
-  sync_warp();
-  T out = v;
-  if ((lane ^ mask) < 32) std::memcpy(&out, shuffle_slot(lane ^ mask), sizeof out);
-  sync_warp();
-  return out;
-}
+T shfl_down(T v, unsigned delta) { return shfl_from(v, lane_id() + delta); }
+template <class T>
+T shfl_xor(T v, unsigned mask) { return shfl_from(v, lane_id() ^ mask); }
 
 // Bit i set when lane i's predicate is true (every lane of the warp calls it).
 inline unsigned ballot(bool pred) {
