@@ -2,7 +2,7 @@
 // gradient kernels of cuda/kernels.cuh with the per-voxel math of
 // vm::GeneralizedDiceMath (native/core/voxel_math.h), the same functions the CPU loops
 // run; the loss value and gradient coefficients come from core/finalize.cc.
-// Formula: LOSSES.md section 2, "Generalized Dice loss"; Sudre et al. 2017.
+// Formula: docs/losses.md section 2, "Generalized Dice loss"; Sudre et al. 2017.
 #include "kernels.cuh"
 
 namespace segloss {

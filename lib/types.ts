@@ -1,6 +1,6 @@
 /**
  * Public types of segloss. Option names and defaults follow the numerical
- * contract (LOSSES.md, section 2).
+ * contract (docs/losses.md, section 2).
  */
 
 /** The four losses of Sudre et al. 2017. */

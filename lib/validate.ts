@@ -2,7 +2,7 @@
  * Argument validation, all in one message shape:
  * `Expected <what> for <argument> but received <value>`.
  * TypeError for a wrong type or a detached buffer, RangeError for a bad value,
- * length or range (LOSSES.md section 5). Checks of the data itself (label
+ * length or range (docs/losses.md section 5). Checks of the data itself (label
  * range, NaN, probabilities outside [0, 1]) run inside the native reduction
  * pass, which reads the data anyway, before anything is written.
  */
@@ -86,7 +86,7 @@ const LOSS_IDS: Record<LossName, number> = {
 
 const COMMON_OPTIONS = ['prediction', 'shape', 'target', 'activation', 'reduction', 'includeBackground',
   'ignoreIndex', 'mask', 'gradient', 'gradScale', 'device'];
-/** Option names each loss accepts beyond the common ones (LOSSES.md table). */
+/** Option names each loss accepts beyond the common ones (docs/losses.md section 2, "Option names"). */
 export const LOSS_OPTIONS: Record<LossName, string[]> = {
   generalizedDice: ['weighting', 'smoothNumerator', 'smoothDenominator', 'denominatorFloor'],
   dice: ['smoothNumerator', 'smoothDenominator', 'squared', 'jaccard', 'classWeights'],

@@ -1,5 +1,5 @@
 /**
- * Every bad input of LOSSES.md section 5, one test each: the error class
+ * Every bad input of docs/losses.md section 5, one test each: the error class
  * (TypeError for a wrong type or a detached buffer, RangeError for a bad
  * value, length or range, Error for an unavailable device), the message
  * shape of STYLE.md rule 5 (`Expected <what> for <argument> but received
@@ -261,7 +261,7 @@ function checkError(e: unknown, c: BadCase): void {
   expect(message).toMatch(new RegExp(`Expected .* for ${c.arg} but received ${c.received}`));
 }
 
-describe('LOSSES.md section 5: bad input', () => {
+describe('docs/losses.md section 5: bad input', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const loss = c.loss ?? 'dice';
     // sync
@@ -537,9 +537,9 @@ describe('the raw addon rejects garbage without crashing', () => {
 });
 
 /**
- * LOSSES.md section 5 names no exception for ignored voxels: "sparse labels
- * out of [0, C-1] ... that are not ignoreIndex" and "NaN or Inf in the
- * prediction" are errors wherever they are. The native pass skips masked and
+ * docs/losses.md section 5 names no exception for ignored voxels: "a sparse
+ * label outside `[0, C-1]` ... that is not `ignoreIndex`" and "NaN or an
+ * infinity in the prediction" are errors wherever they are. The native pass skips masked and
  * ignoreIndex voxels before checking them. Either the check or the contract
  * has to change; these tests hold the contract's literal reading.
  */

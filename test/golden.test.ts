@@ -7,7 +7,7 @@
  * - reference (float64): the case's absolute `tol` on loss, losses and every
  *   gradient entry (the oracle is exact to ~1e-20; float64 rounding on these
  *   tiny inputs is ~1e-15).
- * - native: the loss as LOSSES.md section 4, `max(tol, 1e-6 * max(|b|, 1e-3))`;
+ * - native: the loss as docs/losses.md section 4, `max(tol, 1e-6 * max(|b|, 1e-3))`;
  *   the gradient comes back as float32 (relative rounding 6e-8 per entry), so
  *   each entry gets `max(tol, 1e-6 * ||b||_inf)` and the whole vector the
  *   contract's relative L2 error `||a - b|| / ||b|| <= 1e-6`.

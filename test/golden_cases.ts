@@ -4,12 +4,12 @@
  * predictions, typed-array targets).
  *
  * How the numbers were made: each case's loss was derived by hand from
- * LOSSES.md (the derivation is the comment above it), and every number was
+ * docs/losses.md (the derivation is the comment above it), and every number was
  * then computed by a separate high-precision oracle (a small Python/mpmath
- * script written straight from LOSSES.md, 50 significant digits, run on the
+ * script written straight from docs/losses.md, 50 significant digits, run on the
  * float32-rounded inputs): the loss directly, the gradient by central
  * differences (step 1e-20) of gradScale times the reduced loss with the class
- * weights frozen at the unperturbed input (LOSSES.md: weights are constants).
+ * weights frozen at the unperturbed input (docs/losses.md: weights are constants).
  * The oracle shares no code with lib/reference or the native kernels.
  *
  * `tol` is an absolute tolerance on the loss, each per-group loss and each
@@ -33,7 +33,7 @@ export interface GoldenCase {
   expectedLoss: number;
   /** One per sample, for reductions other than 'pooled'. */
   expectedLosses?: number[];
-  /** d(loss)/d(prediction) times gradScale, as LOSSES.md section 3 (with 'none': gradScale[b] * d losses[b]/dx). */
+  /** d(loss)/d(prediction) times gradScale, as docs/losses.md section 3 (with 'none': gradScale[b] * d losses[b]/dx). */
   expectedGradient?: number[];
   tol: number;
 }
@@ -42,7 +42,7 @@ export const goldenCases: GoldenCase[] = [
   {
     // G1 = 2, G0 = 6 -> w1 = 1/4, w0 = 1/36. I1 = 1.5, I0 = 4.8, S1 = 2.7 + 2 = 4.7,
     // S0 = 5.3 + 6 = 11.3. Num = 2 (1.5/4 + 4.8/36) = 1.016667, Den = 4.7/4 + 11.3/36 = 1.488889,
-    // loss = 1 - Num/Den = 0.317164. Gradient, LOSSES.md closed form (N = 8, sum p r = 1.5,
+    // loss = 1 - Num/Den = 0.317164. Gradient, docs/losses.md closed form (N = 8, sum p r = 1.5,
     // sum (p + r) = 4.7): 2 [0.061728 (1.5 - 4.7 r) + 0.061728 (1 - 2 r)] / 1.488889^2
     // = -0.233905 (r = 1), +0.139229 (r = 0): the paper's -0.2339 / +0.1392.
     name: 'generalizedDice: paper two-class example, sNr = sDr = 0',

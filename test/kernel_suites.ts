@@ -1,7 +1,7 @@
 /**
  * The reference-comparison matrix shared by every backend's kernel tests:
  * seeded random inputs for each (C, activation, target kind), the shapes and
- * reductions of the main matrix, and every option of LOSSES.md section 2 on
+ * reductions of the main matrix, and every option of docs/losses.md section 2 on
  * a smaller set of configurations. `defineReferenceSuites` registers them
  * for one way of running a loss (the public API on the CPU in
  * kernels.test.ts, the CUDA kernels through the SIMT emulation in

@@ -1,6 +1,6 @@
 /**
  * Checks of the float64 reference (lib/reference) against itself and against
- * LOSSES.md: central finite differences of `reference(...).losses` against
+ * docs/losses.md: central finite differences of `reference(...).losses` against
  * `reference(...).gradient` for every loss x activation x target kind x
  * reduction and every option, plus identities the contract implies (binary map
  * == two explicit channels, sparse == one-hot dense, ignoreIndex == mask,
@@ -408,7 +408,7 @@ describe('GDL denominatorFloor with S_l on both sides of the floor', () => {
 
 /**
  * 'paper' weights are computed from the predictions but held constant in the
- * gradient (LOSSES.md), so plain finite differences of the 'paper' loss would
+ * gradient (docs/losses.md), so plain finite differences of the 'paper' loss would
  * include the weights' own derivative. Instead: freeze each group's weights
  * (computed here independently from the class probabilities), check that the
  * 'paper' losses equal array-weight losses with the frozen weights, and check
@@ -493,7 +493,7 @@ describe('identities', () => {
     for (let i = 0; i < 8; i++) expect(res.gradient[i]).toBeCloseTo(i < 2 ? -0.2339 : 0.1392, 4);
   });
 
-  it("binary GDL with sNr = sDr = 0 matches the paper's closed-form gradient (LOSSES.md sign)", () => {
+  it("binary GDL with sNr = sDr = 0 matches the paper's closed-form gradient (docs/losses.md sign)", () => {
     for (const cfg of [CONFIGS[0], CONFIGS[1]]) {
       const args = makeArgs(cfg, {seed: 'closed'});
       const x = args.prediction, t = args.target;

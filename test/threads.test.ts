@@ -1,8 +1,8 @@
 /**
- * Determinism across thread counts (LOSSES.md section 4: "on the CPU also for
- * any thread count"), the thread setting itself, and device selection
- * (STYLE.md rule 7: backends(), an explicit 'cuda' that cannot run throws
- * with the reason).
+ * Determinism across thread counts (docs/losses.md section 4: "On the CPU this
+ * holds for any number of threads as well"), the thread setting itself, and
+ * device selection (STYLE.md rule 7: backends(), an explicit 'cuda' that
+ * cannot run throws with the reason).
  *
  * The input spans many chunks: the CPU chunk is 16384 voxels and chunks never
  * span two samples, so [2, 40, 40, 40, 3] (64000 voxels per sample) gives 4

@@ -25,14 +25,14 @@ export const TOL = {
   /** Native loss vs the float64 reference. */
   nativeLoss: {
     kind: 'relative', value: 1e-6, floor: 1e-3,
-    reason: 'LOSSES.md section 4: both sum in float64, so the loss differs by rounding only (~1e-15); the ' +
+    reason: 'docs/losses.md section 4: both sum in float64, so the loss differs by rounding only (~1e-15); the ' +
       'contract allows |a - b| / max(|b|, 1e-3) <= 1e-6 (the floor keeps near-zero losses from failing on ' +
       'cancellation in 1 - Num/Den)',
   },
   /** Native gradient (float32) vs the float64 reference gradient. */
   nativeGradient: {
     kind: 'relativeL2', value: 1e-6, floor: 1e-12,
-    reason: 'LOSSES.md section 4: ||a - b|| / ||b|| <= 1e-6; the native gradient is rounded to float32 ' +
+    reason: 'docs/losses.md section 4: ||a - b|| / ||b|| <= 1e-6; the native gradient is rounded to float32 ' +
       '(6e-8 relative per entry), the float64 sums add ~1e-15. The 1e-12 floor on ||b|| only matters for an ' +
       'exactly zero reference gradient (e.g. a WCE with all weights 0), where the native one must be ~0 too',
   },
@@ -44,7 +44,7 @@ export const TOL = {
   /** setThreads(1 | 2 | 4): loss, losses and gradient. */
   threads: {
     kind: 'exact', value: 0, floor: 0,
-    reason: 'LOSSES.md section 4 / STYLE.md rule 4: fixed chunks, per-chunk float64 partials combined in chunk ' +
+    reason: 'docs/losses.md section 4 / STYLE.md rule 4: fixed chunks, per-chunk float64 partials combined in chunk ' +
       'order, so the thread count cannot change a single bit',
   },
   /** xxxAsync vs xxx, gradient: false vs true, a caller buffer vs an allocated one. */
@@ -79,7 +79,7 @@ export const TOL = {
   /** segloss/tfjs gradient (float32 tensor, through tf.grad) vs the float64 reference. */
   tfjsGradient: {
     kind: 'relativeL2', value: 1e-6, floor: 1e-12,
-    reason: 'the same fused gradient pass as the addon (LOSSES.md section 4), with dy folded into its scale',
+    reason: 'the same fused gradient pass as the addon (docs/losses.md section 4), with dy folded into its scale',
   },
   /** segloss/tfjs vs the same loss composed from float32 tfjs ops. */
   tfjsComposite: {

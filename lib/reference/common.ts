@@ -1,16 +1,16 @@
 /**
- * Shared plumbing of the float64 reference (LOSSES.md sections 1 and 3):
+ * Shared plumbing of the float64 reference (docs/losses.md sections 1 and 3):
  * layout, targets, ignored voxels, groups, activations and the chain rule.
  *
  * The reference is the project's independent second opinion (STYLE.md rule 2):
- * it is written straight from LOSSES.md as plain float64 loops, with no code
+ * it is written straight from docs/losses.md as plain float64 loops, with no code
  * shared with the native kernels, and favours obviousness over speed.
  *
  * Everything is expressed in *class space*: `K` classes per voxel with
  * probabilities `p[n*K + l]` and targets `r[n*K + l]`. For C >= 2 the classes
  * are the channels (`K = C`); on a binary map (C = 1) there are `K = 2`
  * classes, class 1 being the channel and class 0 the implicit background with
- * `p0 = 1 - p1`, `r0 = 1 - r1` (LOSSES.md section 1, "Binary maps").
+ * `p0 = 1 - p1`, `r0 = 1 - r1` (docs/losses.md section 1, "Binary maps").
  */
 import type {Activation, AnyLossArgs, LossName, Reduction, Target} from '../types';
 
@@ -75,7 +75,7 @@ export interface Problem {
   r: Float64Array;
   /** 1 where the voxel is kept (mask != 0 and not ignoreIndex). */
   kept: Uint8Array;
-  /** `counted[l]`: l is in L (LOSSES.md section 1). */
+  /** `counted[l]`: l is in L (docs/losses.md section 1). */
   counted: boolean[];
   groups: Group[];
 }
@@ -111,13 +111,13 @@ export function logSigmoid(z: number): number {
   return z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z));
 }
 
-/** Default of `includeBackground` per loss (LOSSES.md section 2: true except sensitivitySpecificity). */
+/** Default of `includeBackground` per loss (docs/losses.md section 2: true except sensitivitySpecificity). */
 export function defaultIncludeBackground(name: LossName): boolean {
   return name !== 'sensitivitySpecificity';
 }
 
 /**
- * Builds the class-space problem (LOSSES.md section 1).
+ * Builds the class-space problem (docs/losses.md section 1).
  *
  * Targets: on a binary map (C = 1) every target value is r1 (or ignoreIndex);
  * for C >= 2 a target of length B*V*C is dense (r_nl read as is, ignoreIndex

@@ -1,5 +1,5 @@
 /**
- * Soft Dice loss, float64 reference (LOSSES.md section 2, "Soft Dice loss";
+ * Soft Dice loss, float64 reference (docs/losses.md section 2, "Soft Dice loss";
  * the paper's DL2 and its multi-class form, Milletari et al.):
  *
  * ```

@@ -1,5 +1,5 @@
 /**
- * Generalized Dice loss, float64 reference (LOSSES.md section 2,
+ * Generalized Dice loss, float64 reference (docs/losses.md section 2,
  * "Generalized Dice loss"; Sudre et al. 2017, eq. for GDL, after Crum et al.):
  *
  * ```
@@ -16,7 +16,7 @@
 import {GroupLoss, GroupResult, ReferenceArgs, classSums, runLoss, ReferenceResult} from './common';
 
 /**
- * GDL class weights of one group (LOSSES.md: `w_l` and the absent-class rule).
+ * GDL class weights of one group (docs/losses.md: `w_l` and the absent-class rule).
  * Only classes in L are weighted; classes outside L get 0 (they are not summed).
  */
 export function gdlWeights(G: Float64Array, counted: boolean[], weighting: 'square' | 'simple' | 'uniform'): Float64Array {

@@ -1,6 +1,6 @@
 /**
  * The float64 reference of segloss: an independent, plain-loop implementation
- * of every loss in LOSSES.md, used by the tests (golden tables, random
+ * of every loss in docs/losses.md, used by the tests (golden tables, random
  * comparisons, finite differences) and by the benchmarks as their baseline.
  *
  * @example
@@ -27,7 +27,7 @@ export {generalizedDice, dice, sensitivitySpecificity, weightedCrossEntropy};
 
 /**
  * Computes a loss, its per-group losses and its float64 gradient (times
- * gradScale) exactly as LOSSES.md specifies. Input is assumed valid.
+ * gradScale) exactly as docs/losses.md specifies. Input is assumed valid.
  * @throws Error for an unknown loss name.
  */
 export function reference(name: LossName, args: ReferenceArgs): ReferenceResult {

@@ -1,5 +1,5 @@
 /**
- * Sensitivity-specificity loss, float64 reference (LOSSES.md section 2,
+ * Sensitivity-specificity loss, float64 reference (docs/losses.md section 2,
  * "Sensitivity-specificity loss"; Brosch et al., as printed in Sudre et al. 2017):
  *
  * ```

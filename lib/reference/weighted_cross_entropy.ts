@@ -1,5 +1,5 @@
 /**
- * Weighted cross-entropy, float64 reference (LOSSES.md section 2,
+ * Weighted cross-entropy, float64 reference (docs/losses.md section 2,
  * "Weighted cross-entropy"; Sudre et al. 2017, WCE, after Long et al.):
  *
  * ```
@@ -18,7 +18,7 @@
  */
 import {GroupLoss, GroupResult, Problem, ReferenceArgs, classSums, logSigmoid, runLoss, ReferenceResult, Group} from './common';
 
-/** The probability clamp of activation 'none' (LOSSES.md: `q = max(p, 1e-7)`), a float64 constant. */
+/** The probability clamp of activation 'none' (docs/losses.md: `q = max(p, 1e-7)`), a float64 constant. */
 export const WCE_CLAMP = 1e-7;
 
 /**

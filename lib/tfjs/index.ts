@@ -22,7 +22,7 @@ import {LOSS_KERNEL, registerSeglossKernels} from './kernels';
 
 export {registerSeglossKernels, tensorflowOpStatus, LOSS_KERNEL, LOSS_GRAD_KERNEL} from './kernels';
 
-/** Options every op takes (LOSSES.md names); masks are not supported on tensors. */
+/** Options every op takes (docs/losses.md names); masks are not supported on tensors. */
 export interface TfCommonOptions {
   activation?: Activation;
   reduction?: Reduction;
@@ -82,7 +82,7 @@ function lossOp(name: LossName) {
  * Differentiable ops (with respect to yPred). Each returns a scalar, or a
  * `[B]` tensor with `reduction: 'none'`. yTrue: class indices (int32, or
  * float32, with or without a last axis of 1) or a dense float32 tensor of
- * yPred's shape. Options and defaults as in LOSSES.md.
+ * yPred's shape. Options and defaults as in docs/losses.md.
  */
 export const ops = {
   generalizedDice: lossOp('generalizedDice') as (yTrue: tf.Tensor | tf.TensorLike, yPred: tf.Tensor,

@@ -1,4 +1,4 @@
-// Loss values and gradient coefficients from statistics (LOSSES.md section 2).
+// Loss values and gradient coefficients from statistics (docs/losses.md section 2).
 // Per group: `g` points at [N, K x F fields]; `k` (optional) receives K x NCOEF
 // unscaled coefficients of the per-voxel gradient in core/voxel_math.h.
 #include "finalize.h"

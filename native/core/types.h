@@ -18,7 +18,7 @@ enum class TargetKind : int { U8 = 0, U16 = 1, I32 = 2, F32Sparse = 3, Dense = 4
 enum class Weighting : int { Square = 0, Simple = 1, Uniform = 2 };
 enum class WceWeights : int { InverseFrequency = 0, Paper = 1, Array = 2 };
 
-// Options of LOSSES.md section 2, already validated and defaulted by the
+// Options of docs/losses.md section 2, already validated and defaulted by the
 // TypeScript layer.
 struct Options {
   Loss loss = Loss::GeneralizedDice;

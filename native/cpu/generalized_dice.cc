@@ -1,7 +1,7 @@
 // Generalized Dice loss on the CPU: the reduction and gradient passes of cpu/passes.h with
 // the per-voxel math of vm::GeneralizedDiceMath (core/voxel_math.h); the loss value and the
 // gradient coefficients come from core/finalize.cc.
-// Formula: LOSSES.md section 2, "Generalized Dice loss"; Sudre et al. 2017.
+// Formula: docs/losses.md section 2, "Generalized Dice loss"; Sudre et al. 2017.
 #include "passes.h"
 
 namespace segloss {

@@ -1,7 +1,7 @@
 // Weighted cross-entropy on the CPU: the reduction and gradient passes of cpu/passes.h with
 // the per-voxel math of vm::WeightedCrossEntropyMath (core/voxel_math.h); the loss value and the
 // gradient coefficients come from core/finalize.cc.
-// Formula: LOSSES.md section 2, "Weighted cross-entropy"; Sudre et al. 2017.
+// Formula: docs/losses.md section 2, "Weighted cross-entropy"; Sudre et al. 2017.
 #include "passes.h"
 
 namespace segloss {
