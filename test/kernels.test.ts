@@ -6,7 +6,7 @@
  * The matrix: loss x (C, activation, target kind) x shape (1 voxel, an odd
  * 3x7x11x13 volume, batch 3) x reduction (pooled / mean / sum / none with a
  * scalar gradScale, none with a per-sample Float64Array). Then every option
- * of LOSSES.md section 2 on a smaller set of configurations, and the call
+ * of docs/losses.md section 2 on a smaller set of configurations, and the call
  * paths that must not change a bit: `gradient: false`, a caller buffer, the
  * Async twins.
  *
@@ -144,8 +144,8 @@ describe('the Async twins give bit-identical results', () => {
 // ---------------------------------------------------------------- edges
 
 describe('edge cases vs the reference', () => {
-  /** Many classes: the CPU keeps per-voxel scratch on the stack up to 16 classes and per-chunk sums up to 64 doubles. */
-  const MANY = [13, 17, 33];
+  /** Many classes: the CPU's vector loops take up to 64 classes (native/cpu/vector_loops.h), the scalar loop any number. */
+  const MANY = [13, 17, 33, 64, 65];
   const manyRows = LOSSES.flatMap((name) => MANY.flatMap((C) => (['none', 'softmax', 'sigmoid'] as Activation[])
     .flatMap((act) => (['Uint8', 'dense-soft'] as TargetKind[]).map((target) => [name, C, act, target] as const))));
   it.each(manyRows)('%s, C=%i, %s, %s (many classes)', (name, C, activation, target) => {

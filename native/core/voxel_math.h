@@ -1,4 +1,4 @@
-// Per-voxel math of LOSSES.md, written once for the CPU loops and the CUDA
+// Per-voxel math of docs/losses.md, written once for the CPU loops and the CUDA
 // kernels (hence SEGLOSS_HD). Nothing else computes these formulas; the
 // float64 TypeScript reference (lib/reference) is the independent check.
 //
@@ -10,11 +10,12 @@
 //   grad_p:     dL/dp_l from the statistics-derived coefficients,
 // and the shared chain rule turns dL/dp into dL/d(prediction as given).
 //
-// The value type T is double (one voxel, on the CPU and the GPU) or, on the
-// CPU, a vector of doubles holding several voxels (Vd): the same formulas
+// The value type T is double (one voxel, on the CPU and the GPU) or, in the
+// CPU passes, a vector of doubles holding several voxels: the same formulas
 // then run on several voxels at once. Conditions are masks (bool, or a
-// vector of all-ones / all-zeros lanes) combined with the helpers below;
-// functions that need exp or log (softmax, sigmoid, WCE) are scalar only.
+// vector of all-ones / all-zeros lanes) combined with sel / mnot. The vector
+// overloads of those helpers and of exp / log are CPU code and live in
+// cpu/simd_math.h, which the passes include before this header.
 #pragma once
 
 #include <cmath>
@@ -54,7 +55,7 @@ inline namespace host {
 #endif
 
 // Probabilities below this are clamped in WCE with activation 'none'
-// (LOSSES.md: q = max(p, 1e-7)); its gradient is 0 there.
+// (docs/losses.md: q = max(p, 1e-7)); its gradient is 0 there.
 constexpr double kProbClamp = 1e-7;
 
 // Voxel-independent facts the per-voxel functions branch on. Branches on
@@ -81,16 +82,6 @@ SEGLOSS_HD bool is_integral(double v) { return floor(v) == v; }
 struct AllLanes {};
 template <class T>
 SEGLOSS_HD T sel(AllLanes, T a, T) { return a; }
-#if !defined(__CUDACC__)
-// Four voxels' values, and the mask type comparisons of them produce.
-typedef double Vd __attribute__((vector_size(32)));
-typedef decltype(Vd{} < Vd{}) Vm;  // lanes of all ones (true) or zeros
-inline Vd sel(Vm m, Vd a, Vd b) { return m ? a : b; }
-inline Vm mnot(Vm m) { return ~m; }
-inline Vd zero_like(Vd) { return Vd{}; }
-// |v| < 2^52 (the range a label comparison lets through) is exact in int64.
-inline Vm is_integral(Vd v) { return __builtin_convertvector(__builtin_convertvector(v, Vm), Vd) == v; }
-#endif
 
 #if SEGLOSS_DEVICE_MATH
 // Device flavour: e^v, log v and log(1 + v) through their float32 versions.
@@ -129,69 +120,6 @@ SEGLOSS_HD double log1p_lanes(double v) { return log1p(v); }
 #endif
 SEGLOSS_HD double max_lanes(double a, double b) { return a > b ? a : b; }
 SEGLOSS_HD double abs_lanes(double v) { return fabs(v); }
-#if !defined(__CUDACC__)
-// e^v for four doubles: 2^k e^r with r = v - k ln2 in [-ln2/2, ln2/2] and a
-// degree-13 Taylor polynomial (relative error near 1e-16, like libm's exp);
-// v below -708 gives 0 (the loops only exponentiate v <= 0). NaN stays NaN.
-inline Vd exp_lanes(Vd v) {
-  const Vd lo = Vd{} - 708.0, hi = Vd{} + 709.0;
-  const Vm under = v < lo;
-  const Vd x = sel(under, lo, sel(v > hi, hi, v));
-  const Vd shift = Vd{} + 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
-  const Vd k = (x * 1.4426950408889634 + shift) - shift;
-  const Vd r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;  // ln2 split in two
-  // e^r = 1 + (r + r^2 (E + r O)), E and O the even and odd terms from r^2/2!
-  // and r^3/3! on as two chains in r^2: five dependent multiply-adds each
-  // instead of thirteen in one chain, and 1 and r, the largest terms, added
-  // last, so the rounding stays that of the single chain.
-  const Vd r2 = r * r;
-  Vd even = Vd{} + 1.0 / 479001600.0, odd = Vd{} + 1.0 / 6227020800.0;  // 1/12!, 1/13!
-  const double even_f[] = {1.0 / 3628800.0, 1.0 / 40320.0, 1.0 / 720.0, 1.0 / 24.0, 0.5};
-  const double odd_f[] = {1.0 / 39916800.0, 1.0 / 362880.0, 1.0 / 5040.0, 1.0 / 120.0, 1.0 / 6.0};
-  for (int i = 0; i < 5; ++i) {
-    even = even * r2 + even_f[i];
-    odd = odd * r2 + odd_f[i];
-  }
-  const Vd p = 1.0 + (r + r2 * (even + r * odd));
-  const Vm bits = (__builtin_convertvector(k, Vm) + 1023) << 52;
-  Vd scale;
-  __builtin_memcpy(&scale, &bits, sizeof scale);
-  return sel(under, Vd{}, p * scale);
-}
-inline Vd max_lanes(Vd a, Vd b) { return sel(a > b, a, b); }
-inline Vd abs_lanes(Vd v) { return sel(v < 0.0, -v, v); }
-
-// log(1 + f) = 2 atanh(f / (2 + f)), for f in [-0.3, 1]: |s| <= 1/3 and the
-// odd series to s^33 leaves a relative error near 1e-16, with no cancellation
-// for small f. The series sum_k s2^k / (2k + 1) runs as two Horner chains in
-// s2^2 (even and odd k), which halves the chain of dependent multiply-adds
-// that bounded the WCE reduce loops, with its leading 1 added last.
-inline Vd log1p_lanes(Vd f) {
-  const Vd s = f / (2.0 + f), s2 = s * s, s4 = s2 * s2;
-  // 1 + s2 (odd + s2 even): odd = 1/3 + s4/7 + ..., even = 1/5 + s4/9 + ...;
-  // the leading 1 is added last.
-  Vd even = Vd{} + 1.0 / 33.0, odd = Vd{} + 1.0 / 31.0;
-  for (int j = 7; j >= 1; --j) {
-    even = even * s4 + 1.0 / (4 * j + 1);
-    odd = odd * s4 + 1.0 / (4 * j - 1);
-  }
-  return 2.0 * s * (1.0 + s2 * (odd + s2 * even));
-}
-// log v for positive, normal v: v = 2^e m with m in [sqrt(1/2), sqrt(2)).
-inline Vd log_lanes(Vd v) {
-  Vm bits;
-  __builtin_memcpy(&bits, &v, sizeof bits);
-  Vm e = (bits >> 52) - 1023;
-  Vm mbits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;  // m in [1, 2)
-  Vd m;
-  __builtin_memcpy(&m, &mbits, sizeof m);
-  const Vm big = m > 1.4142135623730951;
-  m = sel(big, m * 0.5, m);
-  e = e - big;  // big is -1 where true
-  const Vd ed = __builtin_convertvector(e, Vd);
-  return ed * 0.6931471803691238 + (log1p_lanes(m - 1.0) + ed * 1.9082149292705877e-10);
-}
-#endif
 
 // log(1 + e^y) without overflow or loss of precision for large |y|.
 template <class T>
@@ -208,7 +136,7 @@ SEGLOSS_HD T softplus(T y) {
 
 // ---------------------------------------------------------------- targets
 // Sparse label value(s) v -> one-hot r[K]. *ignored: v is ignoreIndex;
-// *bad: v breaks LOSSES.md section 5 (outside [0, K-1] -- {0, 1} on a binary
+// *bad: v breaks docs/losses.md section 5 (outside [0, K-1] -- {0, 1} on a binary
 // map -- or, when `integral` is checked, not an integer). The range test also
 // rejects NaN. r is zero for ignored and bad values.
 // The checks alone, for K classes: returns v where it names a class and is
@@ -258,7 +186,7 @@ SEGLOSS_HD void decode_dense(const Ctx& c, const T* t, T* r, M* ignored, M* bad)
 }
 
 // Reads voxel i's target into r[K]. Returns 0 when the voxel is kept, 1 when
-// it is ignored (ignoreIndex), 2 when the value breaks LOSSES.md section 5.
+// it is ignored (ignoreIndex), 2 when the value breaks docs/losses.md section 5.
 template <int KC, TargetKind TK>
 SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* r) {
   bool ignored, bad;
@@ -287,7 +215,7 @@ SEGLOSS_HD int read_target(const Ctx& c, const void* target, int64_t i, double* 
 
 // ----------------------------------------------------------- activations
 // p[K] from the voxel's C prediction values. Returns false when the input
-// breaks LOSSES.md section 5 (probabilities outside [0, 1] with 'none',
+// breaks docs/losses.md section 5 (probabilities outside [0, 1] with 'none',
 // non-finite logits). For softmax, *lse receives log(sum exp(x)) so that
 // WCE can use log-softmax without recomputing it.
 // Activation 'none': the values are the probabilities (x[0] = p1 on a
@@ -364,7 +292,7 @@ SEGLOSS_HD bool probabilities(const Ctx& c, const float* x, double* p, double* l
 }
 
 // ------------------------------------------------------------ chain rule
-// LOSSES.md section 3: dL/dp -> dL/d(prediction as given), into dx[C].
+// docs/losses.md section 3: dL/dp -> dL/d(prediction as given), into dx[C].
 template <int KC, class T>
 SEGLOSS_HD void chain_rule(const Ctx& c, const T* p, const T* g, T* dx) {
   const int K = SEGLOSS_K(KC, c);
@@ -494,7 +422,7 @@ struct WeightedCrossEntropyMath {
   // p_l sum_k w_k r_k - w_l r_l (see softmax_term).
   static constexpr bool kLogSoftmax = true;
 
-  // log q_l of LOSSES.md: clamped for 'none', exact log-softmax /
+  // log q_l of docs/losses.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.
   template <class T>
   SEGLOSS_HD static T log_q(const Ctx& c, const T* x, const T* p, T lse, int l) {
@@ -599,7 +527,7 @@ SEGLOSS_HD double softmax_term(const Ctx& c, double p, double r, const double* k
 
 // Adds the voxel's share to acc ([N, K x F]) unless it is masked or ignored;
 // false if its input is bad. Every voxel is checked, masked and ignored ones
-// included (LOSSES.md section 5 makes no exception).
+// included (docs/losses.md section 5 makes no exception).
 template <class Math, int KC, TargetKind TK>
 SEGLOSS_HD bool reduce_voxel(const Ctx& c, const float* x, const void* target, int64_t ti, bool masked, double* p,
                              double* r, double* xd, double* acc) {
