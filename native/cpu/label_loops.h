@@ -56,7 +56,7 @@ struct LabelLoops : VectorLoops<Math, S, TK, ACT> {
   static constexpr bool kLabelLoops = false;
 #endif
   // Whether the row loops take C channels.
-  static bool row_channels(int64_t C) { return S == 0 && C % 4 == 0 && C <= 16; }
+  static bool row_channels(int64_t C) { return !Base::kTwo && C % 4 == 0 && C <= 16; }
 
 #if SEGLOSS_CPU_AVX2
   // The label mask of each of the eight floats of part h of voxels v..v+7

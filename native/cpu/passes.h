@@ -54,8 +54,8 @@ using vm::make_ctx;
 // Calls body(S, TK, ACT) with the layout, target kind and activation as
 // compile-time constants (std::integral_constant), so that each combination
 // is its own loop with the per-voxel branches folded away. S is 1 for a
-// binary map (C = 1, K = 2), 2 for two channels, 0 for any other C (a loop
-// over the classes).
+// binary map (C = 1, K = 2), 2 for two channels, C itself for 3, 4 and 8
+// channels on AVX-512, 0 for any other C (a loop over the classes).
 template <class Body>
 void dispatch_kinds(const vm::Ctx& c, TargetKind tk, Body&& body) {
   auto with_act = [&](auto s, auto k) {
@@ -74,9 +74,16 @@ void dispatch_kinds(const vm::Ctx& c, TargetKind tk, Body&& body) {
       case TargetKind::Dense: return with_act(s, std::integral_constant<TargetKind, TargetKind::Dense>{});
     }
   };
-  if (c.C == 1) with_tk(std::integral_constant<int, 1>{});
-  else if (c.C == 2) with_tk(std::integral_constant<int, 2>{});
-  else with_tk(std::integral_constant<int, 0>{});
+  if (c.C == 1) return with_tk(std::integral_constant<int, 1>{});
+  if (c.C == 2) return with_tk(std::integral_constant<int, 2>{});
+#if SEGLOSS_CPU_ISA_LEVEL >= 2
+  // The usual class counts as constants (vector_loops.h), AVX-512 only: each
+  // doubles the instances of a loss's passes.
+  if (c.C == 3) return with_tk(std::integral_constant<int, 3>{});
+  if (c.C == 4) return with_tk(std::integral_constant<int, 4>{});
+  if (c.C == 8) return with_tk(std::integral_constant<int, 8>{});
+#endif
+  with_tk(std::integral_constant<int, 0>{});
 }
 
 // The loops of one (loss, layout, target kind, activation) combination: the
@@ -93,7 +100,7 @@ struct Loops {
     c.act = ACT;
     if (S != 0) {
       c.C = S;
-      c.K = 2;
+      c.K = Vector::KC;
       c.binary = S == 1;
     }
     c.multilabel = ACT == Activation::Sigmoid && !c.binary;
@@ -107,7 +114,7 @@ struct Loops {
 #if SEGLOSS_CPU_AVX2
     if constexpr (Labels::kLabelLoops) {
       if (!t.mask && !c.has_ignore) {
-        if constexpr (S != 0) {
+        if constexpr (Vector::kTwo) {
           if (Math::sums_of_r_p_pr(c)) return Labels::reduce_labels(c, t, b, e, out);
         } else if constexpr (Math::kClassLanes) {
           if (Labels::row_channels(c.C))
@@ -131,7 +138,7 @@ struct Loops {
 #if SEGLOSS_CPU_AVX2
     if constexpr (Labels::kLabelLoops) {
       if (!t.mask && !c.has_ignore) {
-        if constexpr (S != 0) {
+        if constexpr (Vector::kTwo) {
           if constexpr (!Math::gradient_reads_prediction(ACT)) return Labels::gradient_labels(c, t, b, e, k, grad);
         } else if constexpr (Math::kClassLanes) {
           if (Labels::row_channels(c.C))

@@ -43,11 +43,13 @@ struct Scratch {
 };
 
 // The loops of one (loss, layout, target kind, activation) combination, one
-// voxel at a time (scalar) and W at a time (vector). S: 1 for a binary map,
-// 2 for two channels, 0 for any other C.
+// voxel at a time (scalar) and W at a time (vector). S, the layout: 1 for a
+// binary map, 2 for two channels, 0 for any other C, or a fixed C >= 3 (the
+// class loops then unroll, and a voxel's per-class values stay in registers).
 template <class Math, int S, TargetKind TK, Activation ACT>
 struct VectorLoops {
-  static constexpr int KC = S == 0 ? 0 : 2;  // classes, when fixed
+  static constexpr bool kTwo = S == 1 || S == 2;  // two classes: one load a voxel
+  static constexpr int KC = S == 0 ? 0 : kTwo ? 2 : S;  // classes, when fixed
 #if SEGLOSS_CPU_ISA_LEVEL >= 2
   static constexpr int W = 8;
 #else
@@ -61,7 +63,7 @@ struct VectorLoops {
   // set (without AVX2 the compiler splits the vectors into slower code than
   // the scalar loop, and there is no gather).
   static constexpr bool kVector = SEGLOSS_CPU_AVX2;
-  static constexpr int KM = S == 0 ? kMaxVectorK : 2;
+  static constexpr int KM = S == 0 ? kMaxVectorK : KC;
 
   // Adds voxel v's share to acc ([N, K x F]) unless it is masked or
   // ignored; false if its input is bad (vm::reduce_voxel).
@@ -72,7 +74,7 @@ struct VectorLoops {
 
   static void reduce_scalar(const vm::Ctx& c, const Tensors& t, int64_t b, int64_t e, int64_t stride, double* out,
                             bool* ok) {
-    if constexpr (S != 0) {
+    if constexpr (kTwo) {
       // Two sets of accumulators (even and odd voxels) halve the add-latency
       // chains; they are combined in a fixed order, so results stay
       // independent of the thread count.
@@ -124,7 +126,7 @@ struct VectorLoops {
   static inline Keep<ALL> targets(const vm::Ctx& c, const Tensors& t, int64_t v, Vd* r, Vm* bad,
                                   const Vd* labels) {
     Vm ignored, wrong;
-    if constexpr (ALL && S != 0 && TK != TargetKind::Dense && TK != TargetKind::F32Sparse) {
+    if constexpr (ALL && kTwo && TK != TargetKind::Dense && TK != TargetKind::F32Sparse) {
       // Integer labels of two classes and no ignoreIndex: a valid label is 0
       // or 1 and so is its own one-hot (r1 = v, r0 = 1 - v); any other
       // value fails the call, so its r does not matter.
@@ -136,7 +138,7 @@ struct VectorLoops {
     }
     if constexpr (TK == TargetKind::Dense) {
       Vd tv[KM];
-      if constexpr (S == 0) {
+      if constexpr (!kTwo) {
         for (int l = 0; l < c.K; ++l) tv[l] = gather_channel<W>(static_cast<const float*>(t.target), v, c.C, l);
       } else {
         load_channels<W, S>(static_cast<const float*>(t.target), v, tv);
@@ -157,16 +159,16 @@ struct VectorLoops {
 
   // Lanes of raw prediction values that failed their check (S floats per
   // voxel; with more channels, checked as doubles).
-  using BadX = std::conditional_t<S == 0, Vm, decltype(vf_finite(std::conditional_t<S == 1, typename L::F,
+  using BadX = std::conditional_t<!kTwo, Vm, decltype(vf_finite(std::conditional_t<S == 1, typename L::F,
                                                                                      typename L::F2>{}))>;
-  static constexpr int kBadLanes = S == 0 ? W : W * S;
+  static constexpr int kBadLanes = !kTwo ? W : W * S;
 
   // Probabilities of voxels v..v+W-1 into p[K]. The raw floats of one or two
   // channels are checked as floats: in [0, 1] for 'none', finite for logits.
   // xv receives the values as doubles (the logits, for log-softmax /
   // log-sigmoid), *lse the log-sum-exp for softmax.
   static inline void prediction(const vm::Ctx& c, const float* x, int64_t v, Vd* p, BadX* bad, Vd* xv, Vd* lse) {
-    if constexpr (S == 0) {
+    if constexpr (!kTwo) {
       for (int l = 0; l < c.K; ++l) {
         xv[l] = gather_channel<W>(x, v, c.C, l);
         *bad |= ~(ACT == Activation::None ? (xv[l] >= 0.0) & (xv[l] <= 1.0) : (xv[l] - xv[l]) == 0.0);
@@ -260,7 +262,7 @@ struct VectorLoops {
           for (int l = 0; l < c.K; ++l) p[l] = Vd{};  // (not read; set only per class, not all KM)
         }
         Math::template grad_x<KC>(c, static_cast<const Vd*>(nullptr), p, r, k, g, dx);
-        if constexpr (S == 0) {
+        if constexpr (!kTwo) {
           for (int l = 0; l < c.C; ++l) store_channel(grad, w, c.C, l, vm::sel(keep, dx[l], Vd{}));
         } else if constexpr (S == 1) {
           const typename L::F d0 = __builtin_convertvector(vm::sel(keep, dx[0], Vd{}), typename L::F);
