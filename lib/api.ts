@@ -2,14 +2,14 @@
  * The call paths every loss shares: one-call (sync and async) and the split
  * phase (statistics, merge, loss and gradient from statistics).
  */
-import {EMULATED_CUDA_DEVICE, native, NativeSpec} from './native';
+import {emulatedCudaDevice, enums, native, NativeSpec} from './native';
 import {DeviceBuffer, isDeviceBuffer} from './device_buffer';
 import type {AnyLossArgs, DeviceLossArgs, DeviceLossResult, LossName, LossResult} from './types';
 import {normalize, normalizeOnDevice, show} from './validate';
 
 function result(n: ReturnType<typeof normalize>, r: {loss: number; losses: Float64Array}): LossResult {
   const out: LossResult = {loss: r.loss};
-  if (n.spec.reduction === 3) out.losses = r.losses;
+  if (n.spec.reduction === enums().reduction.none) out.losses = r.losses;
   if (n.gradient) out.gradient = n.gradient;
   return out;
 }
@@ -32,7 +32,7 @@ export async function runLossAsync(name: LossName, args: AnyLossArgs): Promise<L
  */
 export function runLossEmulated(name: LossName, args: AnyLossArgs): LossResult {
   const n = normalize(name, args);
-  return result(n, native().compute({...n.spec, device: EMULATED_CUDA_DEVICE}, n.gradient, n.gradScale, n.perSample,
+  return result(n, native().compute({...n.spec, device: emulatedCudaDevice()}, n.gradient, n.gradScale, n.perSample,
                                     false));
 }
 
@@ -41,7 +41,7 @@ function deviceCall(name: LossName, args: DeviceLossArgs<DeviceBuffer>) {
   const gradient = n.gradient === true ? DeviceBuffer._alloc(n.deviceId, n.size, 'float32') : n.gradient as DeviceBuffer | null;
   const finish = (r: {loss: number; losses: Float64Array}): DeviceLossResult<DeviceBuffer> => {
     const out: DeviceLossResult<DeviceBuffer> = {loss: r.loss};
-    if (n.spec.reduction === 3) out.losses = r.losses;
+    if (n.spec.reduction === enums().reduction.none) out.losses = r.losses;
     if (gradient) out.gradient = gradient;
     return out;
   };
@@ -214,7 +214,7 @@ export function lossFromStats(stats: LossStats): {loss: number; losses?: Float64
   checkStats(stats, 'stats');
   completeStats(stats, 'stats');
   const r = native().lossFromStats({...stats.options, samples: stats.samples}, stats.values);
-  return stats.options.reduction === 3 ? {loss: r.loss, losses: r.losses} : {loss: r.loss};
+  return stats.options.reduction === enums().reduction.none ? {loss: r.loss, losses: r.losses} : {loss: r.loss};
 }
 
 function gradientSpec(name: LossName, args: StatsArgs, stats: LossStats) {

@@ -4,7 +4,7 @@
  * need. `DeviceBuffer.fromDevicePointer` wraps memory another library owns
  * (a CUDA allocation of the same process and device), with no copy.
  */
-import {EMULATED_CUDA_DEVICE, native} from './native';
+import {emulatedCudaDevice, enums, native} from './native';
 import type {DeviceTensor} from './validate';
 import {show} from './validate';
 
@@ -13,8 +13,6 @@ export type DeviceDType = 'float32' | 'uint8' | 'uint16' | 'int32';
 /** The typed arrays of those element types. */
 export type DeviceTypedArray = Float32Array | Uint8Array | Uint16Array | Int32Array;
 
-/** The native device ids (core/engine.h): 2 is CUDA, 3 the CPU emulation of the CUDA kernels (tests). */
-const CUDA_DEVICE = 2;
 const BYTES: Record<DeviceDType, number> = {float32: 4, uint8: 1, uint16: 2, int32: 4};
 const CTORS: Record<DeviceDType, new (n: number) => DeviceTypedArray> = {
   float32: Float32Array, uint8: Uint8Array, uint16: Uint16Array, int32: Int32Array,
@@ -118,12 +116,12 @@ export class DeviceBuffer implements DeviceTensor {
 
   /** Uninitialised device memory for `length` elements of `dtype` (e.g. a gradient to fill). */
   static alloc(length: number, dtype: DeviceDType): DeviceBuffer {
-    return DeviceBuffer._alloc(CUDA_DEVICE, length, dtype);
+    return DeviceBuffer._alloc(enums().device.cuda, length, dtype);
   }
 
   /** A device copy of `data`. */
   static upload(data: DeviceTypedArray): DeviceBuffer {
-    return DeviceBuffer._upload(CUDA_DEVICE, data);
+    return DeviceBuffer._upload(enums().device.cuda, data);
   }
 
   /**
@@ -134,7 +132,7 @@ export class DeviceBuffer implements DeviceTensor {
    * segloss's kernels run on their own non-blocking stream.
    */
   static fromDevicePointer(pointer: bigint, length: number, dtype: DeviceDType): DeviceBuffer {
-    return DeviceBuffer._wrap(CUDA_DEVICE, pointer, length, dtype);
+    return DeviceBuffer._wrap(enums().device.cuda, pointer, length, dtype);
   }
 
   /** The device address. Throws after release(). */
@@ -175,7 +173,7 @@ export function isDeviceBuffer(v: unknown): v is DeviceBuffer {
 
 /** @internal DeviceBuffers of the CPU emulation of the CUDA backend, for the tests. */
 export const emulated = {
-  alloc: (length: number, dtype: DeviceDType) => DeviceBuffer._alloc(EMULATED_CUDA_DEVICE, length, dtype),
-  upload: (data: DeviceTypedArray) => DeviceBuffer._upload(EMULATED_CUDA_DEVICE, data),
-  wrap: (pointer: bigint, length: number, dtype: DeviceDType) => DeviceBuffer._wrap(EMULATED_CUDA_DEVICE, pointer, length, dtype),
+  alloc: (length: number, dtype: DeviceDType) => DeviceBuffer._alloc(emulatedCudaDevice(), length, dtype),
+  upload: (data: DeviceTypedArray) => DeviceBuffer._upload(emulatedCudaDevice(), data),
+  wrap: (pointer: bigint, length: number, dtype: DeviceDType) => DeviceBuffer._wrap(emulatedCudaDevice(), pointer, length, dtype),
 };

@@ -5,7 +5,24 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** The call spec lib/validate.ts builds: validated, defaulted, enums as integers. */
+/**
+ * The numbers of the native enums by the names JavaScript uses (the addon's
+ * `enums`, from native/core/types.h): the one source of every enum number
+ * lib/ sends.
+ */
+export interface NativeEnums {
+  loss: Readonly<Record<'generalizedDice' | 'dice' | 'sensitivitySpecificity' | 'weightedCrossEntropy', number>>;
+  activation: Readonly<Record<'none' | 'softmax' | 'sigmoid', number>>;
+  reduction: Readonly<Record<'pooled' | 'mean' | 'sum' | 'none', number>>;
+  /** uint8 / uint16 / int32 / float32 class indices, or dense floats. */
+  targetKind: Readonly<Record<'uint8' | 'uint16' | 'int32' | 'float32' | 'dense', number>>;
+  weighting: Readonly<Record<'square' | 'simple' | 'uniform', number>>;
+  wceWeights: Readonly<Record<'inverse-frequency' | 'paper' | 'array', number>>;
+  /** 'cuda-emulated': the CUDA kernels through the SIMT emulation (tests only). */
+  device: Readonly<Record<'auto' | 'cpu' | 'cuda' | 'cuda-emulated', number>>;
+}
+
+/** The call spec lib/validate.ts builds: validated, defaulted, enums as integers (NativeEnums). */
 export interface NativeSpec {
   loss: number;
   activation: number;
@@ -64,6 +81,7 @@ export interface NativeBackend {
 
 export interface NativeAddon {
   version: string;
+  enums: NativeEnums;
   compute(spec: NativeSpec, gradient: Float32Array | null, gradScale: Float64Array, perSample: boolean,
     async: false): NativeLossResult;
   compute(spec: NativeSpec, gradient: Float32Array | null, gradScale: Float64Array, perSample: boolean,
@@ -98,12 +116,19 @@ export interface NativeAddon {
   endTensorflowJob(id: number): Float64Array | undefined | null;
 }
 
+/** The native enums' numbers by name (loading the addon first). */
+export function enums(): NativeEnums {
+  return native().enums;
+}
+
 /**
  * The spec's device value that runs the CUDA kernels on the CPU through the
  * SIMT emulation (cuda/simt.h). Internal, for the tests: not a value of the
  * public `device` option.
  */
-export const EMULATED_CUDA_DEVICE = 3;
+export function emulatedCudaDevice(): number {
+  return enums().device['cuda-emulated'];
+}
 
 function load(): NativeAddon {
   // lib/*.ts (tests) sits one level below the package root, dist/lib/*.js two.

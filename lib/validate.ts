@@ -6,7 +6,7 @@
  * range, NaN, probabilities outside [0, 1]) run inside the native reduction
  * pass, which reads the data anyway, before anything is written.
  */
-import type {NativeSpec} from './native';
+import {enums, NativeSpec} from './native';
 import type {AnyLossArgs, LossName} from './types';
 
 /** How a value is shown in an error message. */
@@ -80,9 +80,6 @@ const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 const WEIGHTINGS = ['square', 'simple', 'uniform'] as const;
 const WCE_WEIGHTS = ['inverse-frequency', 'paper'] as const;
 const CLASS_REDUCTIONS = ['mean', 'sum'] as const;
-const LOSS_IDS: Record<LossName, number> = {
-  generalizedDice: 0, dice: 1, sensitivitySpecificity: 2, weightedCrossEntropy: 3,
-};
 
 const COMMON_OPTIONS = ['prediction', 'shape', 'target', 'activation', 'reduction', 'includeBackground',
   'ignoreIndex', 'mask', 'gradient', 'gradScale', 'device'];
@@ -128,15 +125,16 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
   const K = C === 1 ? 2 : C;
   const counted = (l: number) => includeBackground || l !== 0;
   const finiteNonNeg = (x: number) => Number.isFinite(x) && x >= 0;
+  const E = enums();
   const spec: NativeSpec = {
-    loss: LOSS_IDS[name],
-    activation: ACTIVATIONS.indexOf(activation),
-    reduction: REDUCTIONS.indexOf(reduction),
+    loss: E.loss[name],
+    activation: E.activation[activation],
+    reduction: E.reduction[reduction],
     includeBackground,
     device: deviceOf(a.device),
     C,
     ignoreIndex,
-    weighting: WEIGHTINGS.indexOf(a.weighting === undefined ? 'square' : checkEnum(a.weighting, WEIGHTINGS, 'weighting')),
+    weighting: E.weighting[a.weighting === undefined ? 'square' : checkEnum(a.weighting, WEIGHTINGS, 'weighting')],
     smoothNumerator: a.smoothNumerator === undefined ? 1e-5
       : checkNumber(a.smoothNumerator, 'smoothNumerator', finiteNonNeg, 'a finite number >= 0'),
     smoothDenominator: a.smoothDenominator === undefined ? 1e-5
@@ -152,12 +150,12 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
       : checkNumber(a.epsilon, 'epsilon', (x) => Number.isFinite(x) && x > 0, 'a finite number > 0'),
     classSum: (a.classReduction === undefined ? 'mean'
       : checkEnum(a.classReduction, CLASS_REDUCTIONS, 'classReduction')) === 'sum',
-    wceWeights: 0,
+    wceWeights: E.wceWeights['inverse-frequency'],
   };
   const cw = a.classWeights;
   if (cw !== undefined) {
     if (name === 'weightedCrossEntropy' && typeof cw === 'string') {
-      spec.wceWeights = WCE_WEIGHTS.indexOf(checkEnum(cw, WCE_WEIGHTS, 'classWeights'));
+      spec.wceWeights = E.wceWeights[checkEnum(cw, WCE_WEIGHTS, 'classWeights')];
     } else {
       const what = `${K} numbers >= 0 (one per class${C === 1 ? ': background, foreground' : ''})`;
       if (!(Array.isArray(cw) || (ArrayBuffer.isView(cw) && !(cw instanceof DataView)))) {
@@ -176,7 +174,7 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
                          `${show(Array.from(w))} (sum over counted classes ${sum})`);
       }
       spec.classWeights = w;
-      if (name === 'weightedCrossEntropy') spec.wceWeights = 2;
+      if (name === 'weightedCrossEntropy') spec.wceWeights = E.wceWeights.array;
     }
   }
   return spec;
@@ -184,7 +182,7 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
 
 /** The native value of the `device` option ('auto' when absent). */
 export function deviceOf(v: unknown): number {
-  return DEVICES.indexOf(v === undefined ? 'auto' : checkEnum(v, DEVICES, 'device'));
+  return enums().device[v === undefined ? 'auto' : checkEnum(v, DEVICES, 'device')];
 }
 
 /** The dimensions of `shape`, checked against the prediction's element count. */
@@ -217,11 +215,11 @@ function targetKindOf(dtype: 'uint8' | 'uint16' | 'int32' | 'float32', length: n
                       C: number, dims: number[], target: unknown): number {
   if (length === voxels) {
     // one value per voxel: class indices, or r1 of a binary map held as floats
-    return dtype === 'uint8' ? 0 : dtype === 'uint16' ? 1 : dtype === 'int32' ? 2 : C === 1 ? 4 : 3;
+    return enums().targetKind[dtype === 'float32' && C === 1 ? 'dense' : dtype];
   }
   if (length === size) {
     if (dtype !== 'float32') throw typeError(`a Float32Array for a dense target of ${size} values`, 'target', target);
-    return 4;
+    return enums().targetKind.dense;
   }
   throw rangeError(`a target of ${voxels} class indices (shape [B, ...spatial]) or ${size} dense values ` +
                    `(the prediction's shape ${show(dims)})`, 'target', `length ${length}`);
@@ -235,7 +233,7 @@ export function checkGradScale(gs: unknown, reduction: number, B: number): {grad
   }
   if (gs === undefined) return {gradScale: new Float64Array([1]), perSample: false};
   const arr = checkView<Float32Array | Float64Array>(gs, [Float32Array, Float64Array], 'a number, or a Float32Array / Float64Array of B values', 'gradScale');
-  if (reduction !== REDUCTIONS.indexOf('none')) {
+  if (reduction !== enums().reduction.none) {
     throw rangeError("a number (per-sample gradScale needs reduction 'none')", 'gradScale', show(arr));
   }
   if (arr.length !== B) throw rangeError(`${B} values (one per sample)`, 'gradScale', `length ${arr.length}`);

@@ -7,6 +7,7 @@
 // Promise. Either way errors leave through one catch site per entry point.
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
 
 #include "core/engine.h"
@@ -19,16 +20,16 @@ namespace napi {
 
 void parse_options(const Napi::Object& s, Request* r) {
   Options& o = r->opt;
-  o.loss = static_cast<Loss>(enumeration(s, "loss", 4));
-  o.activation = static_cast<Activation>(enumeration(s, "activation", 3));
-  o.reduction = static_cast<Reduction>(enumeration(s, "reduction", 4));
+  o.loss = static_cast<Loss>(enumeration(s, "loss", std::size(names::loss)));
+  o.activation = static_cast<Activation>(enumeration(s, "activation", std::size(names::activation)));
+  o.reduction = static_cast<Reduction>(enumeration(s, "reduction", std::size(names::reduction)));
   o.include_background = boolean(s, "includeBackground");
   r->t.C = count(s, "C");
-  r->device = static_cast<Device>(enumeration(s, "device", 4));
+  r->device = static_cast<Device>(enumeration(s, "device", std::size(names::device)));
   Napi::Value ig = field(s, "ignoreIndex");
   o.has_ignore = !ig.IsNull() && !ig.IsUndefined();
   if (o.has_ignore) o.ignore_index = number(s, "ignoreIndex");
-  o.weighting = static_cast<Weighting>(enumeration(s, "weighting", 3));
+  o.weighting = static_cast<Weighting>(enumeration(s, "weighting", std::size(names::weighting)));
   o.smooth_num = number(s, "smoothNumerator");
   o.smooth_den = number(s, "smoothDenominator");
   o.floor = number(s, "denominatorFloor");
@@ -37,7 +38,7 @@ void parse_options(const Napi::Object& s, Request* r) {
   o.lambda = number(s, "lambda");
   o.epsilon = number(s, "epsilon");
   o.class_sum = boolean(s, "classSum");
-  o.wce_weights = static_cast<WceWeights>(enumeration(s, "wceWeights", 3));
+  o.wce_weights = static_cast<WceWeights>(enumeration(s, "wceWeights", std::size(names::wce_weights)));
   const Napi::Env env = s.Env();
   if (!(o.smooth_num >= 0)) throw expected(env, ErrorKind::Range, "a number >= 0", "smoothNumerator", describe(field(s, "smoothNumerator")));
   if (!(o.smooth_den >= 0)) throw expected(env, ErrorKind::Range, "a number >= 0", "smoothDenominator", describe(field(s, "smoothDenominator")));
@@ -72,7 +73,7 @@ void parse_tensors(const Napi::Object& s, Request* r) {
   Tensors& t = r->t;
   const int64_t voxels = t.B * t.V;
   t.x = typed<const float>(field(s, "prediction"), napi_float32_array, "Float32Array", "prediction", voxels * t.C);
-  t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", 5));
+  t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", std::size(names::target_kind)));
   Napi::Value tv = field(s, "target");
   switch (t.target_kind) {
     case TargetKind::U8: t.target = typed<const uint8_t>(tv, napi_uint8_array, "Uint8Array", "target", voxels); break;
@@ -254,7 +255,7 @@ Napi::Value ComputeOnDevice(const Napi::CallbackInfo& info) {
     Tensors& t = r.t;
     t.B = count(s, "B");
     t.V = count(s, "V");
-    t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", 5));
+    t.target_kind = static_cast<TargetKind>(enumeration(s, "targetKind", std::size(names::target_kind)));
     t.x = static_cast<const float*>(pointer(field(s, "prediction"), "prediction"));
     t.target = pointer(field(s, "target"), "target");
     const Napi::Value mv = field(s, "mask");

@@ -83,12 +83,41 @@ Napi::Value ReleaseDeviceMemory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Device memory for DeviceBuffer. `device` is the native Device value (2 =
-// cuda, 3 = the emulation); addresses travel as BigInt.
+// Device memory for DeviceBuffer. `device` is the native Device value (cuda,
+// or the emulation); addresses travel as BigInt.
 Device device_arg(const Napi::Value& v) {
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (d != 2 && d != 3) throw expected(v.Env(), ErrorKind::Range, "a device id (2 or 3)", "device", describe(v));
+  const int cuda = static_cast<int>(Device::Cuda), emulated = static_cast<int>(Device::CudaEmulated);
+  if (d != cuda && d != emulated) {
+    throw expected(v.Env(), ErrorKind::Range,
+                   "a device id (" + std::to_string(cuda) + " = cuda or " + std::to_string(emulated) +
+                       " = cuda-emulated)",
+                   "device", describe(v));
+  }
   return static_cast<Device>(static_cast<int>(d));
+}
+
+// {name: value} of one enum's names table (core/types.h).
+template <size_t N>
+Napi::Object enum_object(Napi::Env env, const char* const (&names)[N]) {
+  Napi::Object o = Napi::Object::New(env);
+  for (size_t i = 0; i < N; ++i) o.Set(names[i], static_cast<double>(i));
+  o.Freeze();
+  return o;
+}
+
+// The numbers lib/ sends for each enum, by the names JavaScript uses.
+Napi::Object enums(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loss", enum_object(env, names::loss));
+  o.Set("activation", enum_object(env, names::activation));
+  o.Set("reduction", enum_object(env, names::reduction));
+  o.Set("targetKind", enum_object(env, names::target_kind));
+  o.Set("weighting", enum_object(env, names::weighting));
+  o.Set("wceWeights", enum_object(env, names::wce_weights));
+  o.Set("device", enum_object(env, names::device));
+  o.Freeze();
+  return o;
 }
 
 void throw_if(Napi::Env env, const Status& s) {
@@ -134,6 +163,7 @@ Napi::Value DeviceCopy(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_system(Napi::Env env, Napi::Object exports) {
+  exports.Set("enums", enums(env));
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

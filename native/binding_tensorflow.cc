@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -344,7 +345,7 @@ Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
     Request& r = job->r;
     parse_options(spec, &r);
     parse_shape(spec, &r);
-    r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", 5));
+    r.t.target_kind = static_cast<TargetKind>(enumeration(spec, "targetKind", std::size(names::target_kind)));
     if (!info[1].IsNull() && !info[1].IsUndefined()) {
       const int64_t n = r.t.B * stats_layout(r.opt, r.t.C).stride();
       const double* st = typed<const double>(info[1], napi_float64_array, "Float64Array", "stats.values", n);

@@ -14,6 +14,9 @@ namespace segloss {
 // CudaEmulated: the CUDA kernels run on the CPU through the SIMT emulation
 // (cuda/simt.h); for tests, not part of the public device option.
 enum class Device : int { Auto = 0, Cpu = 1, Cuda = 2, CudaEmulated = 3 };
+namespace names {
+inline constexpr const char* device[] = {"auto", "cpu", "cuda", "cuda-emulated"};
+}  // namespace names
 
 struct Request {
   Options opt;

@@ -18,6 +18,20 @@ enum class TargetKind : int { U8 = 0, U16 = 1, I32 = 2, F32Sparse = 3, Dense = 4
 enum class Weighting : int { Square = 0, Simple = 1, Uniform = 2 };
 enum class WceWeights : int { InverseFrequency = 0, Paper = 1, Array = 2 };
 
+// The names JavaScript gives the values of these enums, in value order. The
+// addon exports them with their numbers (`enums`, binding_system.cc) and
+// bounds each spec field by its table (binding_losses.cc); lib/ takes every
+// number it sends from there. A value is added here and in its enum together.
+namespace names {
+inline constexpr const char* loss[] = {"generalizedDice", "dice", "sensitivitySpecificity", "weightedCrossEntropy"};
+inline constexpr const char* activation[] = {"none", "softmax", "sigmoid"};
+inline constexpr const char* reduction[] = {"pooled", "mean", "sum", "none"};
+// (uint8 / uint16 / int32 / float32 class indices, or dense floats)
+inline constexpr const char* target_kind[] = {"uint8", "uint16", "int32", "float32", "dense"};
+inline constexpr const char* weighting[] = {"square", "simple", "uniform"};
+inline constexpr const char* wce_weights[] = {"inverse-frequency", "paper", "array"};
+}  // namespace names
+
 // Options of docs/losses.md section 2, already validated and defaulted by the
 // TypeScript layer.
 struct Options {
