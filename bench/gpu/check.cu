@@ -260,7 +260,7 @@ struct Compare {
       const double dg = g.status.ok() ? rel_l2(g.grad, ref.grad, &finite) : 1.0;
       worst_loss = std::max(worst_loss, dl);
       worst_grad = std::max(worst_grad, dg);
-      // LOSSES.md section 4's accuracy (the CPU backend is float64-exact to
+      // docs/losses.md section 4's accuracy (the CPU backend is float64-exact to
       // ~1e-15, so it stands in for the float64 reference): the kernels take
       // exp / log in float32, which moves the loss by ~1e-8 relative.
       const bool ok = g.status.ok() && dl <= 1e-6 && dg <= 1e-6 && finite;
