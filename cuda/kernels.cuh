@@ -3,8 +3,9 @@
 //
 //   reduce_kernel:   one block per chunk of kChunk voxels (chunks never span
 //                    two samples); each thread accumulates its voxels' shares
-//                    in float64 registers, the block sums them with warp
-//                    shuffles and one shared-memory step, and writes the
+//                    in registers (float64, or float32 per step of four
+//                    voxels: ThreadSums), the block sums them in float64 with
+//                    warp shuffles and one shared-memory step, and writes the
 //                    chunk's partial statistics (plus a bad-input count).
 //   combine_kernel:  (cuda/backend.cu) one block per sample sums its chunks' partials, each
 //                    thread a fixed strided subset in order, then the same
@@ -174,20 +175,87 @@ __device__ __forceinline__ vm::Ctx kernel_ctx(const vm::Ctx& c0) {
   return c;
 }
 
+// A thread's statistics in the one- and two-channel reduce kernel: N, then
+// the F fields of classes 0 and 1 (total(f) is field f of the partials).
+// voxel() adds voxel i unless it is masked or ignored and returns false if
+// its input is bad (every voxel is checked); end_step() follows each step.
+template <class Math, int S, TargetKind TK, bool F32 = Math::kProductTerms && TK != TargetKind::Dense>
+struct ThreadSums;
+
+// float64 voxels and sums (the losses with logarithms, dense targets):
+// vm::reduce_voxel.
+template <class Math, int S, TargetKind TK>
+struct ThreadSums<Math, S, TK, false> {
+  static constexpr int NA = 1 + 2 * Math::F;
+  double acc[NA];
+  __device__ __forceinline__ explicit ThreadSums(const vm::Ctx&) {
+    SEGLOSS_UNROLL
+    for (int f = 0; f < NA; ++f) acc[f] = 0;
+  }
+  __device__ __forceinline__ bool voxel(const vm::Ctx& c, const float* x, const void* target, int64_t i, bool masked) {
+    double p[2], r[2], xd[2];
+    return vm::reduce_voxel<Math, 2, TK>(c, x, target, i, masked, p, r, xd, acc);
+  }
+  __device__ __forceinline__ void end_step() {}
+  __device__ __forceinline__ double total(int f) const { return f < NA ? acc[f] : 0.0; }
+};
+
+// float32 voxels (Math::kProductTerms, sparse labels): the voxel math on
+// vm::SplitF32 values (see there why a + b, and why not dense targets),
+// summed in float32 over the four voxels of a step -- the a parts over the
+// thread's 32, as integers they stay exact -- and each step's remainders
+// added to float64: three float32 roundings.
+// Summing 32 remainders in float32 would take 31, up to 5e-7 relative for
+// 32 equal ones, and a volume of equal voxels repeats that in every thread
+// instead of averaging it out. block_sum and the combine are float64, in a
+// fixed order, as for every kernel.
+template <class Math, int S, TargetKind TK>
+struct ThreadSums<Math, S, TK, true> {
+  static constexpr int NF = 2 * Math::F;
+  vm::IgnoreMatch ig;
+  vm::SplitF32 s[NF];  // .a: the thread's sums; .b: this step's
+  double b[NF];        // the remainders of the finished steps
+  int n = 0;           // voxels kept
+  __device__ __forceinline__ explicit ThreadSums(const vm::Ctx& c) : ig(vm::ignore_match(c)) {
+    SEGLOSS_UNROLL
+    for (int f = 0; f < NF; ++f) {
+      s[f] = vm::SplitF32{0.0f, -0.0f};
+      b[f] = 0;
+    }
+  }
+  __device__ __forceinline__ bool voxel(const vm::Ctx& c, const float* x, const void* target, int64_t i, bool masked) {
+    vm::SplitF32 p[2], r[2];
+    const int st = vm::read_target2<TK>(ig, target, i, r);
+    const bool pok = vm::probabilities2<S>(c, x, p);
+    if (st == 0 && !masked) {
+      ++n;
+      Math::template accumulate<2>(c, p, p, r, zero_like(p[0]), true, s);
+    }
+    return (st != 2) & pok;
+  }
+  __device__ __forceinline__ void end_step() {
+    SEGLOSS_UNROLL
+    for (int f = 0; f < NF; ++f) {
+      b[f] += static_cast<double>(s[f].b);
+      s[f].b = -0.0f;
+    }
+  }
+  __device__ __forceinline__ double total(int f) const {
+    return f == 0 ? static_cast<double>(n) : f <= NF ? static_cast<double>(s[f - 1].a) + b[f - 1] : 0.0;
+  }
+};
+
 template <class Math, int S, TargetKind TK>
 __global__ void reduce_kernel(Launch a) {
   static_assert(S == 1 || S == 2, "one or two channels");
-  constexpr int KC = 2, KM = 2;  // classes: two on a binary map too
+  constexpr int KM = 2;  // classes: two on a binary map too
   constexpr int NA = 2 + KM * Math::F;  // N, the class sums, the bad count
   const vm::Ctx c = kernel_ctx<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
   const int na = a.stride + 1;
-  double acc[NA];
-  SEGLOSS_UNROLL
-  for (int f = 0; f < NA; ++f) acc[f] = 0;
-  double p[KM], r[KM], xd[KM];
+  ThreadSums<Math, S, TK> sums(c);
   bool ok = true;
   for (int s = 0; s < kSteps; ++s) {
     const int64_t v0 = cr.begin + (int64_t(s) * kThreads + threadIdx.x) * kVec;
@@ -197,17 +265,16 @@ __global__ void reduce_kernel(Launch a) {
       Quad<S, TK> q;
       q.load(t, e0, true);
       SEGLOSS_UNROLL
-      for (int j = 0; j < kVec; ++j)
-        ok &= vm::reduce_voxel<Math, KC, TK>(c, q.x + j * S, q.target, j, !q.mask[j], p, r, xd, acc);
+      for (int j = 0; j < kVec; ++j) ok &= sums.voxel(c, q.x + j * S, q.target, j, !q.mask[j]);
     } else {
       const int64_t e1 = (v0 + kVec <= cr.end ? v0 + kVec : cr.end) - t.first;
-      for (int64_t e = e0; e < e1; ++e)
-        ok &= vm::reduce_voxel<Math, KC, TK>(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e], p, r, xd, acc);
+      for (int64_t e = e0; e < e1; ++e) ok &= sums.voxel(c, t.x + e * c.C, t.target, e, t.mask && !t.mask[e]);
     }
+    sums.end_step();
   }
+  double acc[NA];
   SEGLOSS_UNROLL
-  for (int f = 0; f < NA; ++f)  // acc[na - 1]
-    if (f == na - 1) acc[f] = ok ? 0.0 : 1.0;
+  for (int f = 0; f < NA; ++f) acc[f] = f == na - 1 ? (ok ? 0.0 : 1.0) : sums.total(f);
   block_sum<NA>(acc, na, a.partial + chunk * na);
 }
 

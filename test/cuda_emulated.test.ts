@@ -170,24 +170,105 @@ describe('cuda-emulated: every class-lane shape, up to 64 classes', () => {
   });
 });
 
-// Logits of +-80 (float32 exp of -160 underflows; the float64 pipeline must
-// not turn that into 0 / 0), and a class that holds one voxel of the volume.
-describe('cuda-emulated: logits +-80 and a one-voxel class on the class lanes', () => {
+// Logits of +-80 (float32 exp of -160 underflows; the pipeline must not
+// turn that into 0 / 0), and a class that holds one voxel of the volume: on
+// the one- and two-channel kernels (C = 1, 2; float32 voxels) and the class
+// lanes.
+describe('cuda-emulated: logits +-80 and a one-voxel class', () => {
   it.each(LOSSES)('%s', (name) => {
-    for (const C of [3, 8, 33]) {
-      const cfg: Config = {C, activation: 'softmax', target: 'Uint8'};
+    for (const C of [1, 2, 3, 8, 33]) {
+      const activation = C === 1 ? 'sigmoid' : 'softmax';
+      const K = C === 1 ? 2 : C;
+      const cfg: Config = {C, activation, target: 'Uint8'};
       const shape = [1, 11, 13, 7, C];
       const {prediction, target} = makeInputs(cfg, shape, `${name} +-80 ${C}`);
       const labels = target as Uint8Array;
       for (let v = 0; v < labels.length; v++) {
-        if (labels[v] === C - 1) labels[v] = 0;  // the last class on voxel 500 alone
-        if (v === 500) labels[v] = C - 1;
+        if (labels[v] === K - 1) labels[v] = 0;  // the last class on voxel 500 alone
+        if (v === 500) labels[v] = K - 1;
         if (v % 50 === 7) continue;  // a few unsure voxels
-        for (let c = 0; c < C; c++) prediction[v * C + c] = c === labels[v] ? 80 : -80;
+        if (C === 1) prediction[v] = labels[v] === 1 ? 80 : -80;
+        else for (let c = 0; c < C; c++) prediction[v * C + c] = c === labels[v] ? 80 : -80;
       }
-      const got = compare(runEmulated, name, {prediction, target, shape, activation: 'softmax'});
+      const got = compare(runEmulated, name, {prediction, target, shape, activation});
       expect(Array.from(got.gradient!).every(Number.isFinite)).toBe(true);
     }
+  });
+});
+
+// The one- and two-channel kernels run Generalized Dice, Dice and
+// sensitivity-specificity with sparse labels on float32 voxels
+// (vm::SplitF32). Every voxel the same (two mirrored kinds): the float32
+// roundings then repeat in every voxel and thread instead of averaging out.
+// Margins from unsure to saturated (0.3 .. 40), logits whose difference
+// float32 rounds, each label type, and dense targets (float64 voxels) next
+// to them; each through the vector and the scalar path.
+describe('cuda-emulated: volumes of equal voxels, C = 1 and 2', () => {
+  const cfgs: Config[] = [
+    {C: 2, activation: 'softmax', target: 'Uint8'},
+    {C: 2, activation: 'softmax', target: 'dense-onehot'},
+    {C: 2, activation: 'sigmoid', target: 'Float32-sparse'},
+    {C: 2, activation: 'none', target: 'Int32'},
+    {C: 2, activation: 'none', target: 'dense-soft'},
+    {C: 1, activation: 'sigmoid', target: 'Uint16'},
+    {C: 1, activation: 'none', target: 'Float32-binary'},
+  ];
+  it.each(LOSSES)('%s', (name) => {
+    for (const cfg of cfgs) {
+      for (const margin of [0.3, 2.9, 7.7, 17.3, 40]) {
+        for (const V of [4 * 3000, 3001]) {
+          const C = cfg.C;
+          const shape = [1, V, C];
+          const {prediction, target} = makeInputs(cfg, shape, `${name} equal voxels ${cfgName(cfg)}`);
+          // logits x0 and x0 - margin (the larger one on the label), or
+          // probabilities that far from 0 and 1
+          const hi = 1.3 + margin / 3, lo = hi - margin;
+          const q = 1 / (1 + Math.exp(margin));  // the 'none' voxel's distance from its target
+          for (let v = 0; v < V; v++) {
+            const label = v % 3 === 0 ? 1 : 0;
+            if (C === 1) {
+              prediction[v] = cfg.activation === 'none' ? (label ? 1 - q : q) : label ? margin : -margin;
+              (target as Float32Array | Uint16Array)[v] = label;
+              continue;
+            }
+            for (let c = 0; c < 2; c++) {
+              const on = c === label;
+              prediction[v * 2 + c] = cfg.activation === 'none' ? (on ? 1 - q : q) : on ? hi : lo;
+              if (cfg.target.startsWith('dense')) {
+                (target as Float32Array)[v * 2 + c] = cfg.target === 'dense-soft' ? (on ? 1 - q / 3 : q / 3) : on ? 1 : 0;
+              }
+            }
+            if (!cfg.target.startsWith('dense')) (target as Float32Array | Int32Array | Uint8Array)[v] = label;
+          }
+          compare(runEmulated, name, {prediction, target, shape, activation: cfg.activation});
+        }
+      }
+    }
+  });
+});
+
+// ignoreIndex against int32 and float32 labels, compared as numbers (the
+// float32 voxels compare it as an int32 or a float32 only where it is one).
+describe('cuda-emulated: ignoreIndex at the edges of int32 and float32 labels, C = 2', () => {
+  it.each(LOSSES)('%s', (name) => {
+    const shape = [1, 5000, 2];
+    const i32 = makeInputs({C: 2, activation: 'softmax', target: 'Int32'}, shape, `${name} ignore i32`);
+    const labels = i32.target as Int32Array;
+    for (let v = 0; v < labels.length; v += 7) labels[v] = 2147483647;
+    compare(runEmulated, name, {prediction: i32.prediction, target: labels, shape, activation: 'softmax',
+                                ignoreIndex: 2147483647});
+    // 2^24 is a float32 number, 2^24 + 1 is not: the same label is ignored by
+    // the first and bad for the second, as on the CPU
+    const f32 = makeInputs({C: 2, activation: 'softmax', target: 'Float32-sparse'}, shape, `${name} ignore f32`);
+    const fl = f32.target as Float32Array;
+    for (let v = 0; v < fl.length; v += 7) fl[v] = 16777216;
+    compare(runEmulated, name, {prediction: f32.prediction, target: fl, shape, activation: 'softmax',
+                                ignoreIndex: 16777216});
+    const args: AnyLossArgs = {prediction: f32.prediction, target: fl, shape, activation: 'softmax',
+                               ignoreIndex: 16777217};
+    const cpu = thrown(() => (api[name] as (a: AnyLossArgs) => unknown)(args));
+    const emu = thrown(() => runEmulated(name, args));
+    expect(emu.message).toBe(cpu.message);
   });
 });
 

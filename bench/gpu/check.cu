@@ -404,9 +404,9 @@ int main(int argc, char** argv) {
 
   // A volume of more than 2^31 elements (64-bit indexing).
   if (huge) {
-    // eight classes: the class-lane kernels' 64-bit indices (the two-channel
-    // kernels' were checked at this size before, unchanged since)
-    for (int64_t C : {8}) {
+    // two classes (the one- and two-channel kernels, float32 voxels) and
+    // eight (the class lanes): 64-bit indices, and sums over 2^30 voxels
+    for (int64_t C : {2, 8}) {
       Case c{Loss::GeneralizedDice, 1, (int64_t(1) << 31) / C + 12345, C, Activation::Softmax, TargetKind::U8, false,
              false};
       const double th = now_ms();
@@ -459,15 +459,21 @@ int main(int argc, char** argv) {
     int64_t side, C;
     Activation act;
     TargetKind tk;
-    int losses;  // the first n losses, or 1 = Generalized Dice alone
+    int losses;  // n losses from loss0 (0 = Generalized Dice)
     bool lanes2;
+    int loss0 = 0;
   };
   std::vector<Row> table;
   if (profile) {
-    // what ncu looks at (scripts/gpu-check.sh): Generalized Dice and WCE
+    // what ncu looks at (scripts/gpu-check.sh): Generalized Dice on every
+    // kernel shape, weighted cross-entropy (logarithms, float64 voxels) on
+    // the two-channel and class-lane kernels
+    const int wce = int(Loss::WeightedCrossEntropy);
     for (int64_t C : {2, 4, 8, 16}) table.push_back({512, C, Activation::Softmax, TargetKind::U8, 1, false});
-    table.push_back({512, 8, Activation::None, TargetKind::Dense, 1, false});
+    for (int64_t C : {4, 8, 16}) table.push_back({512, C, Activation::None, TargetKind::Dense, 1, false});
     table.push_back({512, 2, Activation::Softmax, TargetKind::U8, 1, true});
+    for (int64_t C : {2, 8}) table.push_back({512, C, Activation::Softmax, TargetKind::U8, 1, false, wce});
+    table.push_back({512, 8, Activation::None, TargetKind::Dense, 1, false, wce});
   } else {
     const int64_t side = quick ? 16 : 512;
     for (TargetKind tk : {TargetKind::U8, TargetKind::Dense})
@@ -497,7 +503,7 @@ int main(int argc, char** argv) {
                                                                  : "softmax logits, u8 labels")
                                                   : (row.lanes2 ? "probabilities, dense one-hot (class lanes)"
                                                                 : "probabilities, dense one-hot");
-    for (int l = 0; l < row.losses; ++l) {
+    for (int l = row.loss0; l < row.loss0 + row.losses; ++l) {
       Options o = options_of(c);
       o.loss = Loss(l);
       o.include_background = o.loss != Loss::SensitivitySpecificity;

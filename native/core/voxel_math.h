@@ -332,6 +332,10 @@ struct GeneralizedDiceMath {
   // call them four classes at a time.
   static constexpr bool kClassLanes = true;
   static constexpr bool kLogSoftmax = false;
+  // Whether accumulate's terms are sums and products of p, r and integer
+  // constants: the CUDA one- and two-channel reduce kernel then runs it on
+  // SplitF32 (float32) values.
+  static constexpr bool kProductTerms = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -358,6 +362,7 @@ struct DiceMath {
   static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
   static constexpr bool kClassLanes = true;
   static constexpr bool kLogSoftmax = false;
+  static constexpr bool kProductTerms = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -389,6 +394,7 @@ struct SensitivitySpecificityMath {
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   static constexpr bool kClassLanes = true;
   static constexpr bool kLogSoftmax = false;
+  static constexpr bool kProductTerms = true;
   template <int KC, class T, class M>
   SEGLOSS_HD static void accumulate(const Ctx& c, const T*, const T* p, const T* r, T, M keep, T* acc) {
     const T zero = zero_like(p[0]);
@@ -421,6 +427,8 @@ struct WeightedCrossEntropyMath {
   // Reads log-softmax (log q = x - lse), and its softmax gradient is
   // p_l sum_k w_k r_k - w_l r_l (see softmax_term).
   static constexpr bool kLogSoftmax = true;
+  // (logarithms: the one- and two-channel reduce kernel keeps float64 voxels)
+  static constexpr bool kProductTerms = false;
 
   // log q_l of docs/losses.md: clamped for 'none', exact log-softmax /
   // log-sigmoid of the logits x otherwise.
@@ -518,6 +526,150 @@ SEGLOSS_HD double softmax_term(const Ctx& c, double p, double r, const double* k
     return p * g;
   }
 }
+
+#if SEGLOSS_DEVICE_MATH
+// ------------------------------------------------- two classes in float32
+// The CUDA reduce kernel for one or two channels (cuda/kernels.cuh) runs
+// the voxel math of the losses with kProductTerms on sparse labels in
+// float32: no float64
+// conversions, reciprocal or label comparisons, which with the float64
+// sums bounded it (docs/cuda.md: issue slots, float64 pipe).
+//
+// A plain float32 p would lose 1 - p near 1 (6e-8 absolute), and with it a
+// confident voxel's share of the loss: 1 - 2I / (G + P) of a near-perfect
+// prediction is made of those shares, and the contract's floor (1e-3 on the
+// loss) asks for 1e-9 absolute there. So every value is a + b (SplitF32):
+// a an integer, b a float32 remainder. p >= 1/2 is 1 + (p - 1), with p - 1
+// taken as minus the other side of the sigmoid (or, for given
+// probabilities, as an exact difference), never by cancelling; r is a
+// label's 0 or 1. The terms (sums and products of p, r and integer constants)
+// keep every a a small exact integer, so a statistic's error is the float32
+// rounding of remainders: relative to each voxel's distance from its target,
+// which is what the loss is made of, not to the statistic. Per voxel a
+// remainder carries expf's 2 ulp and up to three float32 roundings: 4.2e-7
+// relative at most (float64 voxels: 2.4e-7, expf's alone), against the
+// contract's 1e-6.
+struct SplitF32 {
+  float a, b;
+};
+SEGLOSS_HD SplitF32 operator+(SplitF32 x, SplitF32 y) { return {x.a + y.a, x.b + y.b}; }
+SEGLOSS_HD SplitF32 operator-(SplitF32 x, SplitF32 y) { return {x.a - y.a, x.b - y.b}; }
+SEGLOSS_HD SplitF32& operator+=(SplitF32& x, SplitF32 y) { return x = x + y; }
+// a1 a2 + (a1 b2 + b1 (a2 + b2)): a1 b2 is exact (a is 0 or +-1 in the terms).
+SEGLOSS_HD SplitF32 operator*(SplitF32 x, SplitF32 y) { return {x.a * y.a, fmaf(x.b, y.a + y.b, x.a * y.b)}; }
+// k - v for an integer constant k of the formulas (1 - r).
+SEGLOSS_HD SplitF32 operator-(double k, SplitF32 v) { return {static_cast<float>(k) - v.a, -v.b}; }
+SEGLOSS_HD SplitF32 sel(bool m, SplitF32 x, SplitF32 y) { return m ? x : y; }
+// (-0: x + -0 is x for every x, so nvcc drops additions of a remainder that
+// is always zero, a sparse target's.)
+SEGLOSS_HD SplitF32 zero_like(SplitF32) { return {0.0f, -0.0f}; }
+// v in [0, 1]: v - 1 is exact for v >= 1/2.
+SEGLOSS_HD SplitF32 split_unit(float v) { return v >= 0.5f ? SplitF32{1.0f, v - 1.0f} : SplitF32{0.0f, v}; }
+
+// The sides of a sigmoid from e = e^-|z|: hi = 1 / (1 + e) as 1 - lo, and
+// lo = e / (1 + e).
+SEGLOSS_HD void sigmoid_sides(float e, SplitF32* hi, SplitF32* lo) {
+  const float small = e / (1.0f + e);
+  *hi = {1.0f, -small};
+  *lo = {0.0f, small};
+}
+// e^-|d| for d = x1 - x0, and whether d >= 0 (a softmax of two logits is the
+// sigmoid of their difference). d is s + err exactly (TwoSum, s = fl(x1 -
+// x0)): rounding d would move e^-|d| by |d| 6e-8 relative, and the factor
+// (1 -+ err) takes that back as exp_lanes does in float64. |s| >= 104 gives
+// 0 (e^-104 is below float32's range; s may be inf for two finite logits).
+SEGLOSS_HD float exp_neg_abs_diff(float x1, float x0, bool* pos) {
+  const float s = x1 - x0, t = s - x1;
+  const float err = (x1 - (s - t)) + (-x0 - t);
+  const float e = expf(-fabsf(s));
+  *pos = s >= 0.0f;
+  return fabsf(s) < 104.0f ? fmaf(e, s > 0.0f ? -err : err, e) : 0.0f;
+}
+
+// ignoreIndex as label_class compares it (in float64) with an int32 or a
+// float32 label: equal only where it is such a number itself.
+struct IgnoreMatch {
+  bool has_i = false, has_f = false;
+  int32_t i = 0;
+  float f = 0.0f;
+};
+SEGLOSS_HD IgnoreMatch ignore_match(const Ctx& c) {
+  IgnoreMatch m;
+  const double v = c.ignore;
+  if (!c.has_ignore || v != v) return m;
+  m.has_i = v >= -2147483648.0 && v <= 2147483647.0 && floor(v) == v;
+  m.i = m.has_i ? static_cast<int32_t>(v) : 0;
+  m.has_f = v == INFINITY || v == -INFINITY || (fabs(v) <= 3.4028234663852886e38 && static_cast<double>(static_cast<float>(v)) == v);
+  m.f = m.has_f ? static_cast<float>(v) : 0.0f;
+  return m;
+}
+
+// read_target for two classes (K = 2: two channels or a binary map) and
+// sparse labels, in float32 and integers: the same checks, the same 0 / 1 /
+// 2. r is 0 or 1, so products with it are exact. (Dense targets stay on
+// float64 voxels: a product of two float32 remainders rounds, and where the
+// gradient is a small difference of large terms -- one voxel with a soft
+// target -- statistics that the gradient pass does not reproduce exactly
+// move it by 2%.)
+template <TargetKind TK>
+SEGLOSS_HD int read_target2(const IgnoreMatch& ig, const void* target, int64_t i, SplitF32* r) {
+  static_assert(TK != TargetKind::Dense, "sparse labels");
+  bool ignored, ok;
+  int32_t label;
+  if (TK == TargetKind::F32Sparse) {
+    const float v = static_cast<const float*>(target)[i];
+    ignored = ig.has_f && v == ig.f;
+    ok = v == 0.0f || v == 1.0f;  // in [0, 2) and an integer
+    label = v == 1.0f;
+  } else {
+    label = TK == TargetKind::U8    ? static_cast<const uint8_t*>(target)[i]
+            : TK == TargetKind::U16 ? static_cast<const uint16_t*>(target)[i]
+                                    : static_cast<const int32_t*>(target)[i];
+    ignored = ig.has_i && label == ig.i;
+    ok = static_cast<uint32_t>(label) < 2u;
+  }
+  const float on = ok && !ignored ? 1.0f : 0.0f;
+  r[0] = {label == 0 ? on : 0.0f, -0.0f};
+  r[1] = {label == 1 ? on : 0.0f, -0.0f};
+  return ignored ? 1 : ok ? 0 : 2;
+}
+
+// probabilities for two classes from S = 1 or 2 channels: false for the
+// same inputs, each side held as above.
+SEGLOSS_HD bool in_unit(float v) { return v >= 0.0f && v <= 1.0f; }
+SEGLOSS_HD bool finite_f(float v) { return v - v == 0.0f; }
+template <int S>
+SEGLOSS_HD bool probabilities2(const Ctx& c, const float* x, SplitF32* p) {
+  if (c.act == Activation::None) {
+    if (S == 1) {
+      p[1] = split_unit(x[0]);
+      p[0] = 1.0 - p[1];
+      return in_unit(x[0]);
+    }
+    p[0] = split_unit(x[0]);
+    p[1] = split_unit(x[S - 1]);
+    return in_unit(x[0]) && in_unit(x[S - 1]);
+  }
+  SplitF32 hi, lo;
+  if (S == 2 && c.act == Activation::Softmax) {
+    bool pos;
+    sigmoid_sides(exp_neg_abs_diff(x[S - 1], x[0], &pos), &hi, &lo);
+    p[1] = pos ? hi : lo;
+    p[0] = pos ? lo : hi;
+    return finite_f(x[0]) && finite_f(x[S - 1]);
+  }
+  // sigmoid: one class per channel, or a binary map's classes 1 and 0
+  bool ok = true;
+  for (int l = 0; l < S; ++l) {
+    sigmoid_sides(expf(-fabsf(x[l])), &hi, &lo);
+    const bool pos = x[l] >= 0.0f;
+    p[S == 1 ? 1 : l] = pos ? hi : lo;
+    if (S == 1) p[0] = pos ? lo : hi;
+    ok = ok && finite_f(x[l]);
+  }
+  return ok;
+}
+#endif  // SEGLOSS_DEVICE_MATH
 
 // ------------------------------------------------------------ one voxel
 // The scalar reduction and gradient steps for one voxel, shared by the CPU
