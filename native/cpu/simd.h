@@ -150,6 +150,101 @@ inline typename Lanes<W>::D gather_channel(const float* a, int64_t v, int64_t C,
   }
 }
 
+template <int KC>
+struct ChannelTranspose;  // (AVX-512)
+#if SEGLOSS_CPU_ISA_LEVEL >= 2
+// Eight voxels of KC channels (KC = 4, 8 or 16) between the voxel-major
+// layout of a [.., C] array (voxel j's channel l at j KC + l) and one
+// vector of eight per channel (at l 8 + j), in registers: the W KC floats
+// are W KC / 16 512-bit vectors, and each of log2 of that many steps
+// exchanges one bit of a value's register number with one of its position
+// in the register (a two-source permute per register). Cheaper than one
+// gather per channel in, and far cheaper than one scatter per channel out.
+constexpr int transpose_steps(int KC) { return KC == 4 ? 1 : KC == 8 ? 2 : 3; }
+template <int KC>
+struct TransposeTable {
+  int32_t idx[transpose_steps(KC)][KC / 2][16];
+  bool ok;  // every register holds 16 values after every step
+};
+// Register of value e (voxel-major index) in the voxel-major layout or the
+// per-channel one; after step s, bits 0..s of its register are the target
+// layout's, the rest the source's. Positions within a register before the
+// last step: the values in index order. idx[s][r][i] is the source of
+// position i of register r in step s, in the pair (r with bit s clear, r
+// with bit s set), as _mm512_permutex2var_ps reads it.
+template <int KC>
+constexpr int transpose_flat(int e, bool voxel_major) {
+  return voxel_major ? e : (e % KC) * 8 + e / KC;
+}
+template <int KC>
+constexpr TransposeTable<KC> transpose_table(bool to_channels) {
+  constexpr int M = 8 * KC, N = KC / 2, S = transpose_steps(KC);
+  TransposeTable<KC> t{};
+  t.ok = true;
+  int reg[S + 1][M] = {}, pos[S + 1][M] = {};
+  for (int e = 0; e < M; ++e) {
+    const int f = transpose_flat<KC>(e, to_channels);  // the source layout
+    reg[0][e] = f / 16;
+    pos[0][e] = f % 16;
+  }
+  for (int s = 0; s < S; ++s) {
+    const int low = (2 << s) - 1;
+    for (int e = 0; e < M; ++e) reg[s + 1][e] = ((transpose_flat<KC>(e, !to_channels) / 16) & low) | (reg[0][e] & ~low);
+    for (int r = 0; r < N; ++r) {
+      int n = 0;
+      for (int e = 0; e < M; ++e) {
+        if (reg[s + 1][e] != r) continue;
+        const int i = s + 1 == S ? transpose_flat<KC>(e, !to_channels) % 16 : n;
+        ++n;
+        pos[s + 1][e] = i;
+        t.idx[s][r][i] = pos[s][e] + ((reg[s][e] >> s) & 1) * 16;
+      }
+      t.ok &= n == 16;
+    }
+  }
+  return t;
+}
+
+template <int KC>
+struct ChannelTranspose {
+  static constexpr int kN = KC / 2;  // registers
+  static constexpr int kSteps = transpose_steps(KC);
+  static_assert(KC == 4 || KC == 8 || KC == 16, "4, 8 or 16 channels");
+  typedef TransposeTable<KC> Table;
+  static constexpr Table kToChannels = transpose_table<KC>(true), kToVoxels = transpose_table<KC>(false);
+  static_assert(kToChannels.ok && kToVoxels.ok, "each step a permute of register pairs");
+
+  static inline void run(const Table& t, __m512* v) {
+    for (int s = 0; s < kSteps; ++s) {
+      __m512 o[kN];
+      for (int r = 0; r < kN; ++r)
+        o[r] = _mm512_permutex2var_ps(v[r & ~(1 << s)], _mm512_loadu_si512(t.idx[s][r]), v[r | (1 << s)]);
+      for (int r = 0; r < kN; ++r) v[r] = o[r];
+    }
+  }
+  // Channels 0..KC-1 of voxels v..v+7 of a [.., KC] array, as doubles.
+  static inline void load(const float* a, int64_t v, vm::Vd8* out) {
+    __m512 r[kN];
+    for (int q = 0; q < kN; ++q) r[q] = _mm512_loadu_ps(a + v * KC + 16 * q);
+    run(kToChannels, r);
+    for (int q = 0; q < kN; ++q) {
+      out[2 * q] = (vm::Vd8)_mm512_cvtps_pd(_mm512_castps512_ps256(r[q]));
+      out[2 * q + 1] = (vm::Vd8)_mm512_cvtps_pd(_mm512_extractf32x8_ps(r[q], 1));
+    }
+  }
+  // The inverse: channel l's eight values d[l] to voxels v..v+7 of a [.., KC]
+  // array, as floats.
+  static inline void store(float* a, int64_t v, const vm::Vd8* d) {
+    __m512 r[kN];
+    for (int q = 0; q < kN; ++q)
+      r[q] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps((__m512d)d[2 * q])),
+                                _mm512_cvtpd_ps((__m512d)d[2 * q + 1]), 1);
+    run(kToVoxels, r);
+    for (int q = 0; q < kN; ++q) _mm512_storeu_ps(a + v * KC + 16 * q, r[q]);
+  }
+};
+#endif
+
 // Four or eight floats to a[0], a[C], a[2C], ...: one scatter with AVX-512.
 inline void scatter_channel(float* a, int64_t C, Vf f) {
   for (int j = 0; j < 4; ++j) a[j * C] = f[j];

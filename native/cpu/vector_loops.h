@@ -64,6 +64,10 @@ struct VectorLoops {
   // the scalar loop, and there is no gather).
   static constexpr bool kVector = SEGLOSS_CPU_AVX2;
   static constexpr int KM = S == 0 ? kMaxVectorK : KC;
+  // Whether a voxel's KC channels move between memory and one vector per
+  // channel by in-register transposes (simd.h) instead of gathers and
+  // scatters.
+  static constexpr bool kTranspose = W == 8 && (KC == 4 || KC == 8 || KC == 16);
 
   // Adds voxel v's share to acc ([N, K x F]) unless it is masked or
   // ignored; false if its input is bad (vm::reduce_voxel).
@@ -138,7 +142,9 @@ struct VectorLoops {
     }
     if constexpr (TK == TargetKind::Dense) {
       Vd tv[KM];
-      if constexpr (!kTwo) {
+      if constexpr (kTranspose) {
+        ChannelTranspose<KC>::load(static_cast<const float*>(t.target), v, tv);
+      } else if constexpr (!kTwo) {
         for (int l = 0; l < c.K; ++l) tv[l] = gather_channel<W>(static_cast<const float*>(t.target), v, c.C, l);
       } else {
         load_channels<W, S>(static_cast<const float*>(t.target), v, tv);
@@ -169,8 +175,9 @@ struct VectorLoops {
   // log-sigmoid), *lse the log-sum-exp for softmax.
   static inline void prediction(const vm::Ctx& c, const float* x, int64_t v, Vd* p, BadX* bad, Vd* xv, Vd* lse) {
     if constexpr (!kTwo) {
+      if constexpr (kTranspose) ChannelTranspose<KC>::load(x, v, xv);
       for (int l = 0; l < c.K; ++l) {
-        xv[l] = gather_channel<W>(x, v, c.C, l);
+        if constexpr (!kTranspose) xv[l] = gather_channel<W>(x, v, c.C, l);
         *bad |= ~(ACT == Activation::None ? (xv[l] >= 0.0) & (xv[l] <= 1.0) : (xv[l] - xv[l]) == 0.0);
       }
     } else if constexpr (S == 1) {
@@ -262,7 +269,10 @@ struct VectorLoops {
           for (int l = 0; l < c.K; ++l) p[l] = Vd{};  // (not read; set only per class, not all KM)
         }
         Math::template grad_x<KC>(c, static_cast<const Vd*>(nullptr), p, r, k, g, dx);
-        if constexpr (!kTwo) {
+        if constexpr (kTranspose) {
+          for (int l = 0; l < KC; ++l) dx[l] = vm::sel(keep, dx[l], Vd{});
+          ChannelTranspose<KC>::store(grad, w, dx);
+        } else if constexpr (!kTwo) {
           for (int l = 0; l < c.C; ++l) store_channel(grad, w, c.C, l, vm::sel(keep, dx[l], Vd{}));
         } else if constexpr (S == 1) {
           const typename L::F d0 = __builtin_convertvector(vm::sel(keep, dx[0], Vd{}), typename L::F);
