@@ -228,17 +228,19 @@ struct ChannelTranspose {
     for (int q = 0; q < kN; ++q) r[q] = _mm512_loadu_ps(a + v * KC + 16 * q);
     run(kToChannels, r);
     for (int q = 0; q < kN; ++q) {
-      out[2 * q] = (vm::Vd8)_mm512_cvtps_pd(_mm512_castps512_ps256(r[q]));
-      out[2 * q + 1] = (vm::Vd8)_mm512_cvtps_pd(_mm512_extractf32x8_ps(r[q], 1));
+      const Vf16 v = (Vf16)r[q];
+      out[2 * q] = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), vm::Vd8);
+      out[2 * q + 1] = __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), vm::Vd8);
     }
   }
   // The inverse: channel l's eight values d[l] to voxels v..v+7 of a [.., KC]
   // array, as floats.
   static inline void store(float* a, int64_t v, const vm::Vd8* d) {
     __m512 r[kN];
-    for (int q = 0; q < kN; ++q)
-      r[q] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps((__m512d)d[2 * q])),
-                                _mm512_cvtpd_ps((__m512d)d[2 * q + 1]), 1);
+    for (int q = 0; q < kN; ++q) {
+      const Vf8 lo = __builtin_convertvector(d[2 * q], Vf8), hi = __builtin_convertvector(d[2 * q + 1], Vf8);
+      r[q] = (__m512)__builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    }
     run(kToVoxels, r);
     for (int q = 0; q < kN; ++q) _mm512_storeu_ps(a + v * KC + 16 * q, r[q]);
   }
