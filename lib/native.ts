@@ -2,8 +2,15 @@
  * The one typed `require()` of segloss.node. Everything else talks to the
  * addon through the interface below.
  */
-import * as fs from 'fs';
 import * as path from 'path';
+
+/** The part of node-gyp-build (which has no types) used here. */
+interface NodeGypBuild {
+  /** The .node file that `require('node-gyp-build')(dir)` would load; throws when there is none. */
+  resolve(dir: string): string;
+}
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
 
 /**
  * The numbers of the native enums by the names JavaScript uses (the addon's
@@ -130,33 +137,38 @@ export function emulatedCudaDevice(): number {
   return enums().device['cuda-emulated'];
 }
 
+/** The package root: lib/*.ts (tests) sit one level below it, dist/lib/*.js two. */
+function packageRoot(): string {
+  const up = path.join(__dirname, '..');
+  return path.basename(up) === 'dist' ? path.join(up, '..') : up;
+}
+
 function load(): NativeAddon {
-  // lib/*.ts (tests) sits one level below the package root, dist/lib/*.js two.
-  const roots = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')];
-  const tried: string[] = [];
-  const errors: string[] = [];
-  for (const root of roots) {
-    for (const build of ['Release', 'Debug']) {
-      const file = path.join(root, 'build', build, 'segloss.node');
-      tried.push(file);
-      if (!fs.existsSync(file)) continue;
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const addon = require(file) as NativeAddon;
-        loadedFile = file;
-        return addon;
-      } catch (e) {
-        errors.push(`${file}: ${(e as Error).message}`);
-      }
-    }
+  // node-gyp-build picks the file: a local build (build/Release, then
+  // build/Debug) wins over the shipped prebuild, prebuilds/<platform>-<arch>/
+  // segloss.napi.glibc.node, whose tags (Node-API, glibc vs musl) it matches
+  // against this process. SEGLOSS_PREBUILD=<dir> points it at another root.
+  const root = packageRoot();
+  let file: string | undefined;
+  let why: string;
+  try {
+    file = nodeGypBuild.resolve(root);
+    const addon = require(file) as NativeAddon;
+    loadedFile = file;
+    return addon;
+  } catch (e) {
+    why = (e as Error).message.trim().split('\n')[0];
   }
+  const tried = [
+    path.join(root, 'build', 'Release', '*.node'), path.join(root, 'build', 'Debug', '*.node'),
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, '*.node (tags napi, glibc or musl)')];
   throw new Error(
     `segloss: could not load the native addon for ${process.platform}-${process.arch} ` +
     `(Node ${process.versions.node}, Node-API ${process.versions.napi}).\n` +
     `Tried:\n  ${tried.join('\n  ')}\n` +
-    (errors.length ? `Errors:\n  ${errors.join('\n  ')}\n` : '') +
-    'Build it with `npm run build:native` (Linux; needs cmake >= 3.18 and g++), ' +
-    'or reinstall with `npm install segloss`.');
+    `${file ? `Error loading ${file}:` : 'Error:'}\n  ${why}\n` +
+    'The prebuilt addon is for linux-x64 with glibc; elsewhere, or where it does not load, build from source: ' +
+    '`npm rebuild segloss --build-from-source` (Linux with cmake >= 3.18 and g++).');
 }
 
 let cached: NativeAddon | undefined;
