@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `npm start`: the quick study (README "Study"), which trains on tfjs-node.
 //
-// @tensorflow/tfjs-node is an optional dependency: where its own install
-// script cannot download libtensorflow, `npm install` goes on without it.
-// Then, when the offline installer is at hand (SEGLOSS_TFJS_NODE_INSTALLER,
-// or ../shared/tools/install-tfjs-node-offline.sh beside this checkout), it is
-// installed with that first. Without tfjs-node at all, the quick study would
-// run on @tensorflow/tfjs's pure-JS 'cpu' backend for hours (one 2D
-// configuration measured 343 s there against 4.6 s on tfjs-node), so the tiny
-// preset runs instead and the message says how to get the quick one.
+// @tensorflow/tfjs-node is no dependency of segloss, not even an optional
+// one (as one, every user got its install script, which downloads
+// libtensorflow or compiles), so `npm install` leaves it out and it is
+// installed here first: with the offline installer when one is at hand
+// (SEGLOSS_TFJS_NODE_INSTALLER, or ../shared/tools/install-tfjs-node-offline.sh
+// beside this checkout), else from the registry. Without tfjs-node at all,
+// the quick study would run on @tensorflow/tfjs's pure-JS 'cpu' backend for
+// hours (one 2D configuration measured 343 s there against 4.6 s on
+// tfjs-node), so the tiny preset runs instead and the message says how to
+// get the quick one.
 // Extra arguments go to `segloss study`.
 'use strict';
 const {spawnSync} = require('child_process');
@@ -30,6 +32,13 @@ if (!ready && fs.existsSync(installer)) {
   const r = spawnSync('bash', [installer, root], {cwd: root, stdio: 'inherit'});
   ready = r.status === 0 && hasTfjsNode();
   if (!ready) console.error('segloss: the offline install of @tensorflow/tfjs-node failed (see above)');
+} else if (!ready) {
+  // the version of the tfjs the tests run on (devDependencies)
+  const spec = `@tensorflow/tfjs-node@${require(path.join(root, 'package.json')).devDependencies['@tensorflow/tfjs']}`;
+  console.error(`segloss: @tensorflow/tfjs-node is not installed; installing it: npm install --no-save ${spec}`);
+  const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], {cwd: root, stdio: 'inherit'});
+  ready = r.status === 0 && hasTfjsNode();
+  if (!ready) console.error('segloss: npm could not install @tensorflow/tfjs-node (see above)');
 }
 
 let preset = 'quick';

@@ -14,7 +14,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import * as nifti from 'nifti-reader-js';
+import type * as NiftiReader from 'nifti-reader-js';
 
 import {foregroundFraction, product, Volume, zscore} from './synth';
 
@@ -28,8 +28,23 @@ function toArrayBuffer(buf: Buffer): ArrayBuffer {
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
 }
 
+/**
+ * nifti-reader-js, an optional dependency: loaded by `--data` only, so that
+ * the rest of the study and the library never need it.
+ */
+function niftiReader(): typeof NiftiReader {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require('nifti-reader-js') as typeof NiftiReader;
+  } catch (e) {
+    throw new Error(`segloss study --data reads NIfTI files with nifti-reader-js, an optional dependency that is not ` +
+                    `installed here (${(e as Error).message.split('\n')[0]}): npm install nifti-reader-js`);
+  }
+}
+
 /** Reads a NIfTI file's voxel values (scaled by scl_slope / scl_inter when set) as float64, x fastest. */
 export function readNifti(file: string): NiftiArray {
+  const nifti = niftiReader();
   let data = toArrayBuffer(fs.readFileSync(file));
   if (nifti.isCompressed(data)) data = nifti.decompress(data) as ArrayBuffer;
   if (!nifti.isNIFTI(data)) throw new TypeError(`Expected a NIfTI-1 or NIfTI-2 file for ${file} but received a file without a NIfTI header`);

@@ -16,7 +16,7 @@ import * as path from 'path';
 import type * as TfNamespace from '@tensorflow/tfjs';
 
 import {mulberry32} from '../lib/reference/random';
-import {losses as seglossLosses, metrics} from '../lib/tfjs';
+import type * as SeglossTfjs from '../lib/tfjs';
 import {buildNet, NET_DIMS, NetName, SIDE_MULTIPLE} from './nets';
 import {LossKey, PatchKey, Preset} from './presets';
 import {Progress} from './progress';
@@ -102,8 +102,19 @@ export function patchSize(side: number, data: DataSet, nd: number): number[] {
   });
 }
 
+/**
+ * segloss/tfjs, loaded when training starts (after loadTf found a
+ * tensorflow.js): it needs @tensorflow/tfjs-core, which `segloss study
+ * --help` and the argument checks do not.
+ */
+function seglossTfjs(): typeof SeglossTfjs {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('../lib/tfjs') as typeof SeglossTfjs;
+}
+
 function lossFn(key: LossKey) {
   // One logit channel per voxel: every loss fuses the sigmoid (the paper's two-class setting).
+  const seglossLosses = seglossTfjs().losses;
   switch (key) {
     case 'WCE': return seglossLosses.weightedCrossEntropy({activation: 'sigmoid'});
     case 'DL2': return seglossLosses.dice({activation: 'sigmoid'});
@@ -263,7 +274,7 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   // the same initial weights and the same patch sequence for every loss and learning rate
   const model = buildNet(tf, p.net, {channels, width: setup.width, seed: o.seed * 7 + nd});
   const optimizer = tf.train.adam(p.lr);
-  model.compile({optimizer, loss: lossFn(p.loss), metrics: [metrics.dice({activation: 'sigmoid'})]});
+  model.compile({optimizer, loss: lossFn(p.loss), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
   const rand = mulberry32(o.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
   const P = product(size);
   const lossCurve: (number | null)[] = [];

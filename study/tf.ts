@@ -55,8 +55,16 @@ export function loadTf(prefer: 'auto' | 'cpu' = 'auto'): LoadedTf {
       why = `@tensorflow/tfjs-node could not be loaded: ${(e as Error).message.split('\n')[0]}`;
     }
   }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const tf = require('@tensorflow/tfjs') as Tf;
+  let tf: Tf;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    tf = require('@tensorflow/tfjs') as Tf;
+  } catch (e) {
+    // Neither is a dependency of segloss: a user of the typed-array API needs neither.
+    throw new Error(`segloss study trains with tensorflow.js, which is not installed here (${why}; ` +
+                    `@tensorflow/tfjs: ${(e as Error).message.split('\n')[0]}). Install it: ` +
+                    '`npm install @tensorflow/tfjs-node` (native TensorFlow, about 75x faster) or `npm install @tensorflow/tfjs`.');
+  }
   tf.setBackend('cpu');
   loaded = {tf, backend: 'cpu', note: `FALLBACK to @tensorflow/tfjs, backend 'cpu' (${why}); pure-JS conv3d is slow`};
   return loaded;

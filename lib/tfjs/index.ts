@@ -14,6 +14,8 @@
  * respect to yPred; the gradient is one fused pass driven by the statistics
  * of the forward pass, and no gradient pass runs when no gradient is taken.
  */
+import './peer';  // first: names the missing peer dependency
+
 import * as tf from '@tensorflow/tfjs-core';
 
 import type {DiceOptions, GeneralizedDiceOptions, LossName, SensitivitySpecificityOptions,

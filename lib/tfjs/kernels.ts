@@ -17,6 +17,8 @@
  * - any other backend ('wasm', 'webgl'): readSync (a copy out of the
  *   backend) of yTrue and yPred once per step, and write of the gradient.
  */
+import './peer';  // first: names the missing peer dependency
+
 import * as tf from '@tensorflow/tfjs-core';
 
 import {gradientFromCheckedStats, lossStats, lossFromStats, LossStats, statsFromSpec} from '../api';
