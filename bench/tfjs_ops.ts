@@ -15,7 +15,9 @@
  *
  *   node dist/bench/tfjs_ops.js [--quick]      (npm run bench:tfjs)
  *
- * Sizes 128^3 and 192^3 x 2 (quick: 128^3). Results: bench/results/tmp/; --save also overwrites
+ * Inputs: probabilities of two classes at 128^3 and 192^3, and softmax
+ * logits of four classes at 128^3 (segloss's fused softmax against
+ * tf.softmax + the composite); quick: the 128^3 ones. Results: bench/results/tmp/; --save also overwrites
  * bench/results/tfjs-<cores>core-<arch>.json.
  */
 import * as fs from 'fs';
@@ -27,7 +29,7 @@ import {makeVolume} from './inputs';
 import {loadTf, TfjsGdl, Tensor} from './peers/tfjs_gdl';
 
 interface TfOps {
-  ops: {generalizedDice(yTrue: Tensor, yPred: Tensor): Tensor};
+  ops: {generalizedDice(yTrue: Tensor, yPred: Tensor, options?: {activation?: 'none' | 'softmax'}): Tensor};
 }
 interface TfKernels {
   setTensorflowOpEnabled(on: boolean): void;
@@ -51,15 +53,20 @@ function main(): void {
   const rows: string[][] = [];
   const readRows: string[][] = [];
   const results: object[] = [];
-  for (const D of quick ? [128] : [128, 192]) {
-    const vol = makeVolume(D, 2);
-    const peer = new TfjsGdl(tf, loaded.version, vol.probs, vol.shape, vol.labels);
+  const cases: Array<{D: number; C: number; activation: 'none' | 'softmax'}> = [
+    {D: 128, C: 2, activation: 'none'}, ...(quick ? [] : [{D: 192, C: 2, activation: 'none' as const}]),
+    {D: 128, C: 4, activation: 'softmax'},
+  ];
+  for (const {D, C, activation} of cases) {
+    const vol = makeVolume(D, C, {logits: activation === 'softmax'});
+    const x = activation === 'softmax' ? vol.logits! : vol.probs;
+    const peer = new TfjsGdl(tf, loaded.version, x, vol.shape, vol.labels, activation);
     // Inputs that live in TensorFlow, as a network's output and a batch's
     // labels do (a tensor made from JS values stays in JS until an op uses it,
     // and segloss would read it without a copy).
-    const pred = tf.mul(tf.tensor(vol.probs, vol.shape, 'float32'), 1);
+    const pred = tf.mul(tf.tensor(x, vol.shape, 'float32'), 1);
     const labels = tf.add(tf.tensor(Int32Array.from(vol.labels), vol.shape.slice(0, -1), 'int32'), 0);
-    const vg = tf.valueAndGrad((p: Tensor) => ops.generalizedDice(labels, p));
+    const vg = tf.valueAndGrad((p: Tensor) => ops.generalizedDice(labels, p, {activation}));
     let loss = NaN;
     let grad: Float32Array = new Float32Array(0);
     const step = () => tf.tidy(() => {
@@ -96,12 +103,12 @@ function main(): void {
     const [tCopy] = measureInterleaved([{run: copying}], plan);
     const speedup = tPeer.medianMs / tSeg.medianMs;
     const speedupRead = tPeerRead.medianMs / tSegRead.medianMs;
-    const shape = `1×${D}³×2`;
+    const shape = `1×${D}³×${C}${activation === 'softmax' ? ' softmax logits' : ''}`;
     rows.push([shape, fmt(tSeg.medianMs), fmtSpread(tSeg), fmt(tPeer.medianMs), fmtSpread(tPeer), `${speedup.toFixed(1)}×`,
                fmt(tCopy.medianMs), `${check.lossRelErr.toExponential(1)} / ${check.gradRelL2.toExponential(1)}`]);
     readRows.push([shape, fmt(tSegRead.medianMs), fmtSpread(tSegRead), fmt(tPeerRead.medianMs), fmtSpread(tPeerRead),
                    `${speedupRead.toFixed(1)}×`]);
-    results.push({D, C: 2, step: {segloss: tSeg, composite: tPeer, speedup}, copyingPath: tCopy,
+    results.push({D, C, activation, step: {segloss: tSeg, composite: tPeer, speedup}, copyingPath: tCopy,
                   stepWithGradientRead: {segloss: tSegRead, composite: tPeerRead, speedup: speedupRead}, check});
     pred.dispose();
     labels.dispose();

@@ -19,7 +19,7 @@
  * not have to finish the work, and segloss's result is a Float32Array too).
  * Outside the timing: the prediction tensor and the int32 labels tensor.
  *
- * @tensorflow/tfjs-node is an optional dependency: loadTf() returns null with
+ * @tensorflow/tfjs-node is no dependency of segloss (`npm start` and CI install it): loadTf() returns null with
  * the reason when it cannot be loaded, and the bench skips the peer. The few
  * tfjs functions used are typed by hand below so that bench/ compiles without it.
  */
@@ -47,6 +47,7 @@ export interface Tf {
   sub(a: Operand, b: Operand): Tensor;
   div(a: Operand, b: Operand): Tensor;
   square(x: Tensor): Tensor;
+  softmax(x: Tensor): Tensor;
   reciprocal(x: Tensor): Tensor;
   isFinite(x: Tensor): Tensor;
   where(cond: Tensor, a: Tensor, b: Tensor): Tensor;
@@ -110,14 +111,21 @@ export class TfjsGdl {
   loss = NaN;
   gradient: Float32Array = new Float32Array(0);
 
-  constructor(private readonly tf: Tf, version: string, prediction: Float32Array, shape: number[], labels: Uint8Array) {
+  /**
+   * activation 'softmax': the prediction holds logits and the composite
+   * starts with tf.softmax over the channels (inside the differentiated
+   * function, as segloss's fused softmax).
+   */
+  constructor(private readonly tf: Tf, version: string, prediction: Float32Array, shape: number[], labels: Uint8Array,
+              activation: 'none' | 'softmax' = 'none') {
     this.name = `tfjs-node ${version} (tf ops + tf.valueAndGrad)`;
     this.pred = tf.tensor(prediction, shape, 'float32');
     this.labels = tf.tensor(Int32Array.from(labels), shape.slice(0, -1), 'int32');
     const C = shape[shape.length - 1];
     // valueAndGrad closes over the labels; the one-hot target is built inside
     // the differentiated function, so inside the timing.
-    this.vg = tf.valueAndGrad((p: Tensor) => gdl(tf, p, tf.cast(tf.oneHot(this.labels, C), 'float32')));
+    this.vg = tf.valueAndGrad((x: Tensor) =>
+      gdl(tf, activation === 'softmax' ? tf.softmax(x) : x, tf.cast(tf.oneHot(this.labels, C), 'float32')));
   }
 
   /**
