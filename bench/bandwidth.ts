@@ -25,6 +25,10 @@ export class CopyProbe {
   readonly bytes: number;
 
   constructor(readonly mib = 256) {
+    if (!native().copy) {
+      throw new Error('the benchmark\'s copy probe is a test hook, and this segloss.node was built without them: ' +
+                      'rebuild with `npx cmake-js compile --CDSEGLOSS_TEST_HOOKS=ON` (a checkout\'s npm install does)');
+    }
     const n = (mib * 1024 * 1024) / 4;
     this.src = new Float32Array(n);
     this.dst = new Float32Array(n);
@@ -36,7 +40,7 @@ export class CopyProbe {
   }
 
   run(): void {
-    native().copy(this.src, this.dst);
+    native().copy!(this.src, this.dst);
   }
 
   /** Throws unless the last copy copied. */

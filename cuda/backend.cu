@@ -18,8 +18,8 @@
 #include <mutex>
 #include <vector>
 
+#include "../native/core/describe.h"
 #include "../native/core/finalize.h"
-#include "../native/cpu/backend.h"
 #include "backend.h"
 #include "kernels.cuh"
 
@@ -179,8 +179,6 @@ int64_t target_bytes(const Tensors& t) {
   }
 }
 
-bool reads_prediction(const Options& o) { return !(o.loss == Loss::GeneralizedDice && o.activation == Activation::None); }
-
 cudaError_t run_pass(const Options& o, const Launch& a, bool reduce) {
   switch (o.loss) {
     case Loss::GeneralizedDice: return pass_generalized_dice(a, reduce);
@@ -208,14 +206,7 @@ __global__ void combine_kernel(const double* partial, int64_t per_sample, int fi
 struct Piece {
   int64_t c0, c1, begin, end;
 };
-Piece piece(const Tensors& t, int64_t per_sample, int64_t c0, int64_t c1) {
-  Piece p{c0, c1, 0, 0};
-  p.begin = (c0 / per_sample) * t.V + (c0 % per_sample) * kChunk;
-  const int64_t last = c1 - 1, sample = last / per_sample;
-  const int64_t e = sample * t.V + (last % per_sample) * kChunk + kChunk;
-  p.end = e < (sample + 1) * t.V ? e : (sample + 1) * t.V;
-  return p;
-}
+Piece piece(const ChunkGrid<kChunk>& grid, int64_t c0, int64_t c1) { return Piece{c0, c1, grid.begin(c0), grid.end(c1 - 1)}; }
 
 // Two channels run on the one-voxel-per-thread kernels unless
 // SEGLOSS_CUDA_CLASS_LANES_MIN_C (default 3) is 2: the GPU check times both
@@ -230,15 +221,14 @@ Launch base_launch(const Options& o, const Tensors& t) {
   a.class_lanes = t.C >= class_lanes_min_c();
   a.ctx = vm::make_ctx(o, t);
   a.target_kind = t.target_kind;
-  a.view.V = t.V;
-  a.view.per_sample = chunks_per_sample(t.V);
+  a.view.grid = ChunkGrid<kChunk>(t.V);
   a.stride = static_cast<int>(stats_layout(o, t.C).stride());
   return a;
 }
 
 // The reduction's per-chunk partials, [chunks of the call][stride + 1], into a.
 cudaError_t alloc_partials(const Tensors& t, Launch* a, Scoped* partial) {
-  const cudaError_t e = partial->get(sizeof(double) * t.B * a->view.per_sample * (a->stride + 1));
+  const cudaError_t e = partial->get(sizeof(double) * a->view.grid.count(t.B) * (a->stride + 1));
   a->partial = partial->as<double>();
   return e;
 }
@@ -247,12 +237,12 @@ cudaError_t alloc_partials(const Tensors& t, Launch* a, Scoped* partial) {
 // bad voxel from the host copy `host` (the caller's tensors, or a download).
 Status finish_reduce(const Tensors& host, const Launch& a, cudaStream_t stream, double* stats,
                      const std::function<Status(int64_t, int64_t)>& describe) {
-  const int64_t count = host.B * a.view.per_sample;
+  const int64_t count = a.view.grid.count(host.B);
   const int fields = a.stride + 1;
   Scoped d_stats;
   SEGLOSS_CUDA_TRY(d_stats.get(sizeof(double) * host.B * fields));
   SEGLOSS_CUDA_TRY(launch(combine_kernel, unsigned(host.B), kThreads, stream, static_cast<const double*>(a.partial),
-                          a.view.per_sample, fields, d_stats.as<double>()));
+                          a.view.grid.per_sample, fields, d_stats.as<double>()));
   std::vector<double> s(static_cast<size_t>(host.B) * fields);
   SEGLOSS_CUDA_TRY(cudaMemcpyAsync(s.data(), d_stats.p, sizeof(double) * s.size(), cudaMemcpyDeviceToHost, stream));
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(stream));
@@ -263,7 +253,7 @@ Status finish_reduce(const Tensors& host, const Launch& a, cudaStream_t stream, 
     SEGLOSS_CUDA_TRY(cudaMemcpy(partial.data(), a.partial, sizeof(double) * partial.size(), cudaMemcpyDeviceToHost));
     for (int64_t i = 0; i < count; ++i)
       if (partial[i * fields + a.stride] != 0) {
-        const Piece p = piece(host, a.view.per_sample, i, i + 1);
+        const Piece p = piece(a.view.grid, i, i + 1);
         return describe(p.begin, p.end);
       }
     return Status::Internal("the device flagged bad input that no chunk holds");
@@ -382,21 +372,21 @@ Status reduce(const Options& o, const Tensors& t, double* stats) {
   Slots& sl = slots();
   SEGLOSS_CUDA_TRY(sl.init());
   Launch a = base_launch(o, t);
-  const int64_t count = t.B * a.view.per_sample;
+  const int64_t count = a.view.grid.count(t.B);
   Scoped partial;
   SEGLOSS_CUDA_TRY(alloc_partials(t, &a, &partial));
   const Staging st(t, true, false);
   SEGLOSS_CUDA_TRY(st.reserve(sl));
   for (int64_t c0 = 0, i = 0; c0 < count; c0 += kPieceChunks, ++i) {
     Slot& s = sl.s[i % 2];
-    const Piece p = piece(t, a.view.per_sample, c0, std::min(c0 + kPieceChunks, count));
+    const Piece p = piece(a.view.grid, c0, std::min(c0 + kPieceChunks, count));
     const Status staged = st.stage(s, p, &a);
     if (!staged.ok()) return staged;
     SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   }
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[1].stream));
   return finish_reduce(t, a, sl.s[0].stream, stats,
-                       [&](int64_t b, int64_t e) { return cpu::describe_bad_input(o, t, b, e); });
+                       [&](int64_t b, int64_t e) { return describe_bad_input(o, t, b, e); });
 }
 
 Status gradient(const Options& o, const Tensors& t, const double* coef, float* grad) {
@@ -404,7 +394,7 @@ Status gradient(const Options& o, const Tensors& t, const double* coef, float* g
   Slots& sl = slots();
   SEGLOSS_CUDA_TRY(sl.init());
   Launch a = base_launch(o, t);
-  const int64_t count = t.B * a.view.per_sample;
+  const int64_t count = a.view.grid.count(t.B);
   const int64_t nk = static_cast<int64_t>(num_classes(t.C)) * grad_coefficients(o.loss);
   Scoped d_coef;
   SEGLOSS_CUDA_TRY(d_coef.get(sizeof(double) * t.B * nk));
@@ -412,7 +402,7 @@ Status gradient(const Options& o, const Tensors& t, const double* coef, float* g
   SEGLOSS_CUDA_TRY(cudaMemcpyAsync(d_coef.p, coef, sizeof(double) * t.B * nk, cudaMemcpyHostToDevice, sl.s[0].stream));
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(sl.s[0].stream));
   a.coef = d_coef.as<double>();
-  const Staging st(t, reads_prediction(o), true);
+  const Staging st(t, gradient_reads_prediction(o.loss, o.activation), true);
   SEGLOSS_CUDA_TRY(st.reserve(sl));
   // Copies piece `p`'s gradient out of slot `s` into the caller's array.
   auto drain = [&](Slot& s, const Piece& p) -> Status {
@@ -424,7 +414,7 @@ Status gradient(const Options& o, const Tensors& t, const double* coef, float* g
   int64_t i = 0;
   for (int64_t c0 = 0; c0 < count; c0 += kPieceChunks, ++i) {
     Slot& s = sl.s[i % 2];
-    const Piece p = piece(t, a.view.per_sample, c0, std::min(c0 + kPieceChunks, count));
+    const Piece p = piece(a.view.grid, c0, std::min(c0 + kPieceChunks, count));
     Status staged = st.stage(s, p, &a);
     if (!staged.ok()) return staged;
     a.grad = reinterpret_cast<float*>(st.grad_of(s.dev.p));
@@ -450,7 +440,7 @@ Status reduce_device(const Options& o, const Tensors& t, double* stats) {
   a.view.target = t.target;
   a.view.mask = t.mask;
   a.view.vec = t.V % kVec == 0 && aligned16(t.x) && aligned16(t.target) && (!t.mask || aligned16(t.mask));
-  a.chunks = t.B * a.view.per_sample;
+  a.chunks = a.view.grid.count(t.B);
   a.stream = sl.s[0].stream;
   SEGLOSS_CUDA_TRY(run_pass(o, a, true));
   // Bad input: the offending chunk is downloaded and described on the host.
@@ -462,26 +452,17 @@ Status reduce_device(const Options& o, const Tensors& t, double* stats) {
     SEGLOSS_CUDA_TRY(cudaMemcpy(x.data(), t.x + b * C, 4 * n * C, cudaMemcpyDeviceToHost));
     SEGLOSS_CUDA_TRY(cudaMemcpy(tg.data(), static_cast<const char*>(t.target) + b * tb, n * tb, cudaMemcpyDeviceToHost));
     if (t.mask) SEGLOSS_CUDA_TRY(cudaMemcpy(m.data(), t.mask + b, n, cudaMemcpyDeviceToHost));
-    // A one-sample view of the chunk; the index in the message is moved back.
+    // A one-sample view of the chunk.
     Tensors h = t;
     h.B = 1;
     h.V = n;
     h.x = x.data();
     h.target = tg.data();
     h.mask = t.mask ? m.data() : nullptr;
-    Status s = cpu::describe_bad_input(o, h, 0, n);
-    const std::string key = " at index ";
-    const size_t at = s.message.find(key);
-    if (at != std::string::npos) {
-      const size_t from = at + key.size();
-      size_t to = from;
-      while (to < s.message.size() && s.message[to] >= '0' && s.message[to] <= '9') ++to;
-      const int64_t local = std::stoll(s.message.substr(from, to - from));
-      const bool per_channel = s.message.find("for prediction") != std::string::npos ||
-                               (t.target_kind == TargetKind::Dense && t.C > 1);
-      s.message.replace(from, to - from, std::to_string(local + b * (per_channel ? C : 1)));
-    }
-    return s;
+    BadInput bad;
+    if (!find_bad_input(o, h, 0, n, &bad)) return Status::Internal("input check flagged a chunk without a bad value");
+    bad.voxel += b;  // back to the call's voxel
+    return bad_input_status(bad);
   });
 }
 
@@ -501,7 +482,7 @@ Status gradient_device(const Options& o, const Tensors& t, const double* coef, f
   a.view.vec = t.V % kVec == 0 && aligned16(t.x) && aligned16(t.target) && (!t.mask || aligned16(t.mask)) &&
                aligned16(grad);
   a.grad = grad;
-  a.chunks = t.B * a.view.per_sample;
+  a.chunks = a.view.grid.count(t.B);
   a.stream = sl.s[0].stream;
   SEGLOSS_CUDA_TRY(run_pass(o, a, false));
   SEGLOSS_CUDA_TRY(cudaStreamSynchronize(a.stream));

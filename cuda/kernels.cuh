@@ -27,6 +27,8 @@
 
 #include <cstdint>
 
+#include "../native/core/chunk_grid.h"
+#include "../native/core/dispatch.h"
 #include "../native/core/voxel_math.h"
 #include "simt.h"
 
@@ -49,12 +51,9 @@ struct View {
   const void* target = nullptr;
   const uint8_t* mask = nullptr;
   int64_t first = 0;
-  int64_t V = 0;           // voxels per sample
-  int64_t per_sample = 0;  // chunks per sample
+  ChunkGrid<kChunk> grid;  // the call's chunks (core/chunk_grid.h)
   bool vec = false;        // 16-byte loads allowed: aligned arrays, V and first multiples of kVec
 };
-
-inline int64_t chunks_per_sample(int64_t V) { return (V + kChunk - 1) / kChunk; }
 
 // What one launch covers: chunks [chunk0, chunk0 + chunks) of the call.
 struct Launch {
@@ -103,12 +102,8 @@ struct ChunkRange {
   int64_t sample, begin, end;
 };
 __device__ __forceinline__ ChunkRange chunk_range(const View& t, int64_t chunk) {
-  ChunkRange r;
-  r.sample = chunk / t.per_sample;
-  r.begin = r.sample * t.V + (chunk % t.per_sample) * kChunk;
-  const int64_t limit = (r.sample + 1) * t.V;
-  r.end = r.begin + kChunk < limit ? r.begin + kChunk : limit;
-  return r;
+  const auto r = t.grid.range(chunk);
+  return ChunkRange{r.sample, r.begin, r.end};
 }
 
 // The raw values of four consecutive voxels (element index e, a multiple of
@@ -167,13 +162,6 @@ struct Quad {
 // fixed trip count: the per-voxel arrays then live in registers instead of a
 // local-memory stack frame (ptxas -v: 80-176 bytes of stack per thread
 // otherwise).
-template <int S>
-__device__ __forceinline__ vm::Ctx kernel_ctx(const vm::Ctx& c0) {
-  vm::Ctx c = c0;
-  c.C = S;
-  c.binary = S == 1;
-  return c;
-}
 
 // A thread's statistics in the one- and two-channel reduce kernel: N, then
 // the F fields of classes 0 and 1 (total(f) is field f of the partials).
@@ -250,7 +238,7 @@ __global__ void reduce_kernel(Launch a) {
   static_assert(S == 1 || S == 2, "one or two channels");
   constexpr int KM = 2;  // classes: two on a binary map too
   constexpr int NA = 2 + KM * Math::F;  // N, the class sums, the bad count
-  const vm::Ctx c = kernel_ctx<S>(a.ctx);
+  const vm::Ctx c = vm::fixed_channels<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
@@ -282,7 +270,7 @@ template <class Math, int S, TargetKind TK>
 __global__ void gradient_kernel(Launch a) {
   static_assert(S == 1 || S == 2, "one or two channels");
   constexpr int KC = 2, KM = 2;
-  const vm::Ctx c = kernel_ctx<S>(a.ctx);
+  const vm::Ctx c = vm::fixed_channels<S>(a.ctx);
   const View& t = a.view;
   const int64_t chunk = a.chunk0 + blockIdx.x;
   const ChunkRange cr = chunk_range(t, chunk);
@@ -328,19 +316,11 @@ namespace SEGLOSS_CUDA_NS {
 // Launches the kernel of the call's layout and target kind.
 template <class Math, int S>
 cudaError_t launch_layout(const Launch& a, bool reduce) {
-  switch (a.target_kind) {
-#define SEGLOSS_KIND(K)                                                                               \
-  case TargetKind::K:                                                                                 \
-    return reduce ? launch(reduce_kernel<Math, S, TargetKind::K>, unsigned(a.chunks), kThreads, a.stream, a) \
-                  : launch(gradient_kernel<Math, S, TargetKind::K>, unsigned(a.chunks), kThreads, a.stream, a);
-    SEGLOSS_KIND(U8)
-    SEGLOSS_KIND(U16)
-    SEGLOSS_KIND(I32)
-    SEGLOSS_KIND(F32Sparse)
-    SEGLOSS_KIND(Dense)
-#undef SEGLOSS_KIND
-  }
-  return cudaErrorInvalidValue;
+  return with_target_kind(a.target_kind, [&](auto tk) {
+    constexpr TargetKind TK = decltype(tk)::value;
+    return reduce ? launch(reduce_kernel<Math, S, TK>, unsigned(a.chunks), kThreads, a.stream, a)
+                  : launch(gradient_kernel<Math, S, TK>, unsigned(a.chunks), kThreads, a.stream, a);
+  });
 }
 
 // The reduce (reduce = true) or gradient kernel of Math for a's chunks.

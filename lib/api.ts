@@ -2,7 +2,7 @@
  * The call paths every loss shares: one-call (sync and async) and the split
  * phase (statistics, merge, loss and gradient from statistics).
  */
-import {emulatedCudaDevice, enums, native, NativeSpec} from './native';
+import {enums, native, NativeSpec} from './native';
 import {DeviceBuffer, isDeviceBuffer} from './device_buffer';
 import type {AnyLossArgs, DeviceLossArgs, DeviceLossResult, LossName, LossResult} from './types';
 import {normalize, normalizeOnDevice, show} from './validate';
@@ -24,16 +24,6 @@ export function runLoss(name: LossName, args: AnyLossArgs): LossResult {
 export async function runLossAsync(name: LossName, args: AnyLossArgs): Promise<LossResult> {
   const n = normalize(name, args);
   return result(n, await native().compute(n.spec, n.gradient, n.gradScale, n.perSample, true));
-}
-
-/**
- * runLoss with the CUDA kernels run on the CPU through the SIMT emulation.
- * Internal, for the tests (not exported from the package).
- */
-export function runLossEmulated(name: LossName, args: AnyLossArgs): LossResult {
-  const n = normalize(name, args);
-  return result(n, native().compute({...n.spec, device: emulatedCudaDevice()}, n.gradient, n.gradScale, n.perSample,
-                                    false));
 }
 
 function deviceCall(name: LossName, args: DeviceLossArgs<DeviceBuffer>) {
@@ -105,7 +95,6 @@ export interface LossStats {
   readonly values: Float64Array;
 }
 
-const FIELDS: Record<LossName, number> = {generalizedDice: 3, dice: 5, sensitivitySpecificity: 3, weightedCrossEntropy: 4};
 
 function optionsOf(spec: NativeSpec): NativeSpec {
   const {B: _b, V: _v, prediction: _p, target: _t, targetKind: _k, mask: _m, samples: _s, first: _f, ...rest} = spec;
@@ -132,7 +121,7 @@ export type StatsArgs = AnyLossArgs & {batchOffset?: number};
  */
 export function statsFromSpec(name: LossName, spec: NativeSpec, values: Float64Array): LossStats {
   const C = spec.C;
-  return {loss: name, options: optionsOf(spec), classes: C === 1 ? 2 : C, fields: FIELDS[name], first: 0,
+  return {loss: name, options: optionsOf(spec), classes: C === 1 ? 2 : C, fields: native().losses[name].fields, first: 0,
           samples: spec.B as number, values};
 }
 
@@ -167,7 +156,8 @@ function isFloat64Array(v: unknown): v is Float64Array {
 
 function checkStats(s: unknown, arg: string): LossStats {
   const st = s as LossStats;
-  if (typeof s !== 'object' || s === null || !isFloat64Array(st.values) || typeof st.loss !== 'string') {
+  if (typeof s !== 'object' || s === null || !isFloat64Array(st.values) || typeof st.loss !== 'string' ||
+      !Object.prototype.hasOwnProperty.call(native().losses, st.loss)) {
     throw new TypeError(`Expected statistics from lossStats() for ${arg} but received ${show(s)}`);
   }
   if (st.values.length !== st.samples * (1 + st.classes * st.fields)) {
@@ -217,12 +207,13 @@ export function lossFromStats(stats: LossStats): {loss: number; losses?: Float64
   return stats.options.reduction === enums().reduction.none ? {loss: r.loss, losses: r.losses} : {loss: r.loss};
 }
 
-function gradientSpec(name: LossName, args: StatsArgs, stats: LossStats) {
+function gradientSpec(args: StatsArgs, stats: LossStats) {
   checkStats(stats, 'stats');
   completeStats(stats, 'stats');
+  const name = stats.loss;
   const n = normalize(name, args, ['batchOffset']);
-  if (name !== stats.loss || !sameOptions(optionsOf(n.spec), stats.options as NativeSpec)) {
-    throw new RangeError(`Expected statistics computed with the same loss and options as args for stats but received ${stats.loss} statistics with other options`);
+  if (!sameOptions(optionsOf(n.spec), stats.options as NativeSpec)) {
+    throw new RangeError(`Expected statistics computed with the same options as args for stats but received ${name} statistics with other options`);
   }
   const first = batchOffset(args);
   if (first + n.B > stats.samples) {
@@ -233,12 +224,13 @@ function gradientSpec(name: LossName, args: StatsArgs, stats: LossStats) {
 }
 
 /**
- * The gradient of `args`' chunk given statistics merged over every chunk
- * (`args.batchOffset` places the chunk's samples). Checks the chunk's data
- * before writing anything, which costs one extra read of it.
+ * The gradient of `args`' chunk of the loss `stats` were computed for, given
+ * statistics merged over every chunk (`args.batchOffset` places the chunk's
+ * samples; `args` carries the same options). Checks the chunk's data before
+ * writing anything, which costs one extra read of it.
  */
-export function gradientFromStats(name: LossName, args: StatsArgs, stats: LossStats): {gradient: Float32Array} {
-  const {n, spec} = gradientSpec(name, args, stats);
+export function gradientFromStats(args: StatsArgs, stats: LossStats): {gradient: Float32Array} {
+  const {n, spec} = gradientSpec(args, stats);
   native().gradientFromStats(spec, stats.values, n.gradient, n.gradScale, n.perSample, false);
   return {gradient: n.gradient};
 }
@@ -248,15 +240,15 @@ export function gradientFromStats(name: LossName, args: StatsArgs, stats: LossSt
  * tfjs backward kernel, whose forward kernel read the same tensors): no
  * second check pass. Internal: not exported from the package.
  */
-export function gradientFromCheckedStats(name: LossName, args: StatsArgs, stats: LossStats): {gradient: Float32Array} {
-  const {n, spec} = gradientSpec(name, args, stats);
+export function gradientFromCheckedStats(args: StatsArgs, stats: LossStats): {gradient: Float32Array} {
+  const {n, spec} = gradientSpec(args, stats);
   native().gradientFromStats({...spec, checked: true}, stats.values, n.gradient, n.gradScale, n.perSample, false);
   return {gradient: n.gradient};
 }
 
 /** As gradientFromStats, on a worker thread. */
-export async function gradientFromStatsAsync(name: LossName, args: StatsArgs, stats: LossStats): Promise<{gradient: Float32Array}> {
-  const {n, spec} = gradientSpec(name, args, stats);
+export async function gradientFromStatsAsync(args: StatsArgs, stats: LossStats): Promise<{gradient: Float32Array}> {
+  const {n, spec} = gradientSpec(args, stats);
   await native().gradientFromStats(spec, stats.values, n.gradient, n.gradScale, n.perSample, true);
   return {gradient: n.gradient};
 }

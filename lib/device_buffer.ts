@@ -4,7 +4,7 @@
  * need. `DeviceBuffer.fromDevicePointer` wraps memory another library owns
  * (a CUDA allocation of the same process and device), with no copy.
  */
-import {emulatedCudaDevice, enums, native} from './native';
+import {enums, native} from './native';
 import type {DeviceTensor} from './validate';
 import {show} from './validate';
 
@@ -170,10 +170,3 @@ export class DeviceBuffer implements DeviceTensor {
 export function isDeviceBuffer(v: unknown): v is DeviceBuffer {
   return v instanceof DeviceBuffer;
 }
-
-/** @internal DeviceBuffers of the CPU emulation of the CUDA backend, for the tests. */
-export const emulated = {
-  alloc: (length: number, dtype: DeviceDType) => DeviceBuffer._alloc(emulatedCudaDevice(), length, dtype),
-  upload: (data: DeviceTypedArray) => DeviceBuffer._upload(emulatedCudaDevice(), data),
-  wrap: (pointer: bigint, length: number, dtype: DeviceDType) => DeviceBuffer._wrap(emulatedCudaDevice(), pointer, length, dtype),
-};

@@ -29,6 +29,30 @@ export interface NativeEnums {
   device: Readonly<Record<'auto' | 'cpu' | 'cuda' | 'cuda-emulated', number>>;
 }
 
+/** What the addon says of one loss (native/core/loss_traits.h). */
+export interface NativeLossTraits {
+  /** Statistics per class, after the sample's kept-voxel count. */
+  fields: number;
+  /** Gradient coefficients per class. */
+  coefficients: number;
+  /** includeBackground's default. */
+  includeBackground: boolean;
+  /** The loss's own option names, beyond the common ones. */
+  options: readonly string[];
+}
+
+export type NumberOptionName = 'smoothNumerator' | 'smoothDenominator' | 'denominatorFloor' | 'lambda' | 'epsilon';
+
+/** A numeric option's default and range: finite, >= min (> min when minOpen), <= max. */
+export interface NativeNumberOption {
+  default: number;
+  min: number;
+  minOpen: boolean;
+  max: number;
+  /** What the error message says is expected. */
+  expected: string;
+}
+
 /** The call spec lib/validate.ts builds: validated, defaulted, enums as integers (NativeEnums). */
 export interface NativeSpec {
   loss: number;
@@ -103,7 +127,14 @@ export interface NativeAddon {
   backends(): NativeBackend[];
   setThreads(n: number): void;
   getThreads(): number;
-  copy(src: Float32Array, dst: Float32Array): void;
+  /** Test hooks (SEGLOSS_TEST_HOOKS): the emulated CUDA device, the copy probe. */
+  testHooks: boolean;
+  /** The benchmark's copy probe (a test hook): dst = src over the thread pool. */
+  copy?(src: Float32Array, dst: Float32Array): void;
+  /** Each loss's traits (native/core/loss_traits.h). */
+  losses: Readonly<Record<'generalizedDice' | 'dice' | 'sensitivitySpecificity' | 'weightedCrossEntropy', NativeLossTraits>>;
+  /** The numeric options' defaults and ranges (native/core/types.h). */
+  numberOptions: Readonly<Record<NumberOptionName, NativeNumberOption>>;
   releaseDeviceMemory(): void;
   computeOnDevice(spec: NativeSpec, gradient: bigint | null, gradScale: Float64Array, perSample: boolean,
     async: false): NativeLossResult;
@@ -126,15 +157,6 @@ export interface NativeAddon {
 /** The native enums' numbers by name (loading the addon first). */
 export function enums(): NativeEnums {
   return native().enums;
-}
-
-/**
- * The spec's device value that runs the CUDA kernels on the CPU through the
- * SIMT emulation (cuda/simt.h). Internal, for the tests: not a value of the
- * public `device` option.
- */
-export function emulatedCudaDevice(): number {
-  return enums().device['cuda-emulated'];
 }
 
 /** The package root: lib/*.ts (tests) sit one level below it, dist/lib/*.js two. */

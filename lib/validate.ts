@@ -6,7 +6,7 @@
  * range, NaN, probabilities outside [0, 1]) run inside the native reduction
  * pass, which reads the data anyway, before anything is written.
  */
-import {enums, NativeSpec} from './native';
+import {enums, native, NativeEnums, NativeSpec, NumberOptionName} from './native';
 import type {AnyLossArgs, LossName} from './types';
 
 /** How a value is shown in an error message. */
@@ -74,22 +74,28 @@ function checkNumber(v: unknown, arg: string, ok: (x: number) => boolean, what: 
   return v;
 }
 
-const ACTIVATIONS = ['none', 'softmax', 'sigmoid'] as const;
-const REDUCTIONS = ['pooled', 'mean', 'sum', 'none'] as const;
-const DEVICES = ['auto', 'cpu', 'cuda'] as const;
-const WEIGHTINGS = ['square', 'simple', 'uniform'] as const;
-const WCE_WEIGHTS = ['inverse-frequency', 'paper'] as const;
+/** An enum's names in value order (the addon's `enums`), less those `drop` names. */
+function namesOf<K extends keyof NativeEnums>(kind: K, drop: string[] = []): Array<keyof NativeEnums[K] & string> {
+  const e = enums()[kind] as Record<string, number>;
+  return Object.keys(e).sort((x, y) => e[x] - e[y]).filter((n) => !drop.includes(n)) as Array<keyof NativeEnums[K] & string>;
+}
+/** An enum option's native value; absent, the default: the enum's first name (value 0). */
+function enumOption<K extends keyof NativeEnums>(kind: K, v: unknown, arg: string, drop: string[] = []): number {
+  const names = namesOf(kind, drop);
+  return (enums()[kind] as Record<string, number>)[v === undefined ? names[0] : checkEnum(v, names, arg)];
+}
 const CLASS_REDUCTIONS = ['mean', 'sum'] as const;
 
 const COMMON_OPTIONS = ['prediction', 'shape', 'target', 'activation', 'reduction', 'includeBackground',
   'ignoreIndex', 'mask', 'gradient', 'gradScale', 'device'];
-/** Option names each loss accepts beyond the common ones (docs/losses.md section 2, "Option names"). */
-export const LOSS_OPTIONS: Record<LossName, string[]> = {
-  generalizedDice: ['weighting', 'smoothNumerator', 'smoothDenominator', 'denominatorFloor'],
-  dice: ['smoothNumerator', 'smoothDenominator', 'squared', 'jaccard', 'classWeights'],
-  sensitivitySpecificity: ['lambda', 'epsilon', 'classReduction'],
-  weightedCrossEntropy: ['classWeights'],
-};
+
+/** A numeric option: its default when absent, else checked against the addon's range for it. */
+function numberOption(v: unknown, name: NumberOptionName): number {
+  const o = native().numberOptions[name];
+  if (v === undefined) return o.default;
+  const ok = (x: number) => Number.isFinite(x) && (o.minOpen ? x > o.min : x >= o.min) && x <= o.max;
+  return checkNumber(v, name, ok, o.expected);
+}
 
 export interface Normalized {
   spec: NativeSpec;
@@ -104,27 +110,30 @@ export interface Normalized {
 
 /** The options part of a spec, shared by calls and by statistics (no tensors). */
 function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: string[]): NativeSpec {
-  const allowed = new Set([...COMMON_OPTIONS, ...LOSS_OPTIONS[name], ...extra]);
+  const traits = native().losses[name];
+  const allowed = new Set([...COMMON_OPTIONS, ...traits.options, ...extra]);
   for (const key of Object.keys(a)) {
     if (!allowed.has(key)) {
       throw rangeError(`an option of ${name} (${[...allowed].join(', ')})`, 'an option name', show(key));
     }
   }
-  const activation = a.activation === undefined ? 'none' : checkEnum(a.activation, ACTIVATIONS, 'activation');
+  // (an enum option's default is its value 0: the first name)
+  const activations = namesOf('activation');
+  const activation = a.activation === undefined ? activations[0] : checkEnum(a.activation, activations, 'activation');
   if (activation === 'softmax' && C === 1) {
     throw rangeError("at least 2 channels (the last entry of shape) with activation 'softmax'", 'shape',
                      'C = 1; use activation \'sigmoid\' for a binary map');
   }
-  const reduction = a.reduction === undefined ? 'pooled' : checkEnum(a.reduction, REDUCTIONS, 'reduction');
+  const reductions = namesOf('reduction');
+  const reduction = a.reduction === undefined ? reductions[0] : checkEnum(a.reduction, reductions, 'reduction');
   const includeBackground = a.includeBackground === undefined
-    ? name !== 'sensitivitySpecificity' : checkBool(a.includeBackground, 'includeBackground');
+    ? traits.includeBackground : checkBool(a.includeBackground, 'includeBackground');
   let ignoreIndex: number | null = null;
   if (a.ignoreIndex !== undefined) {
     ignoreIndex = checkNumber(a.ignoreIndex, 'ignoreIndex', Number.isSafeInteger, 'an integer');
   }
   const K = C === 1 ? 2 : C;
   const counted = (l: number) => includeBackground || l !== 0;
-  const finiteNonNeg = (x: number) => Number.isFinite(x) && x >= 0;
   const E = enums();
   const spec: NativeSpec = {
     loss: E.loss[name],
@@ -134,28 +143,23 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
     device: deviceOf(a.device),
     C,
     ignoreIndex,
-    weighting: E.weighting[a.weighting === undefined ? 'square' : checkEnum(a.weighting, WEIGHTINGS, 'weighting')],
-    smoothNumerator: a.smoothNumerator === undefined ? 1e-5
-      : checkNumber(a.smoothNumerator, 'smoothNumerator', finiteNonNeg, 'a finite number >= 0'),
-    smoothDenominator: a.smoothDenominator === undefined ? 1e-5
-      : checkNumber(a.smoothDenominator, 'smoothDenominator', finiteNonNeg, 'a finite number >= 0'),
-    denominatorFloor: a.denominatorFloor === undefined ? 0
-      : checkNumber(a.denominatorFloor, 'denominatorFloor', finiteNonNeg, 'a finite number >= 0'),
+    weighting: enumOption('weighting', a.weighting, 'weighting'),
+    smoothNumerator: numberOption(a.smoothNumerator, 'smoothNumerator'),
+    smoothDenominator: numberOption(a.smoothDenominator, 'smoothDenominator'),
+    denominatorFloor: numberOption(a.denominatorFloor, 'denominatorFloor'),
     squared: a.squared === undefined ? false : checkBool(a.squared, 'squared'),
     jaccard: a.jaccard === undefined ? false : checkBool(a.jaccard, 'jaccard'),
     classWeights: null,
-    lambda: a.lambda === undefined ? 0.05
-      : checkNumber(a.lambda, 'lambda', (x) => x >= 0 && x <= 1, 'a number in [0, 1]'),
-    epsilon: a.epsilon === undefined ? 1e-5
-      : checkNumber(a.epsilon, 'epsilon', (x) => Number.isFinite(x) && x > 0, 'a finite number > 0'),
+    lambda: numberOption(a.lambda, 'lambda'),
+    epsilon: numberOption(a.epsilon, 'epsilon'),
     classSum: (a.classReduction === undefined ? 'mean'
       : checkEnum(a.classReduction, CLASS_REDUCTIONS, 'classReduction')) === 'sum',
-    wceWeights: E.wceWeights['inverse-frequency'],
+    wceWeights: enumOption('wceWeights', undefined, 'classWeights'),
   };
   const cw = a.classWeights;
   if (cw !== undefined) {
     if (name === 'weightedCrossEntropy' && typeof cw === 'string') {
-      spec.wceWeights = E.wceWeights[checkEnum(cw, WCE_WEIGHTS, 'classWeights')];
+      spec.wceWeights = E.wceWeights[checkEnum(cw, namesOf('wceWeights', ['array']), 'classWeights')];
     } else {
       const what = `${K} numbers >= 0 (one per class${C === 1 ? ': background, foreground' : ''})`;
       if (!(Array.isArray(cw) || (ArrayBuffer.isView(cw) && !(cw instanceof DataView)))) {
@@ -182,7 +186,7 @@ function normalizeOptions(name: LossName, a: AnyLossArgs, C: number, extra: stri
 
 /** The native value of the `device` option ('auto' when absent). */
 export function deviceOf(v: unknown): number {
-  return enums().device[v === undefined ? 'auto' : checkEnum(v, DEVICES, 'device')];
+  return enumOption('device', v, 'device', ['cuda-emulated']);
 }
 
 /** The dimensions of `shape`, checked against the prediction's element count. */

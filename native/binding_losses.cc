@@ -10,7 +10,7 @@
 #include <iterator>
 #include <memory>
 
-#include "core/engine.h"
+#include "engine.h"
 #include "binding_spec.h"
 #include "core/finalize.h"
 #include "napi_util.h"
@@ -30,21 +30,18 @@ void parse_options(const Napi::Object& s, Request* r) {
   o.has_ignore = !ig.IsNull() && !ig.IsUndefined();
   if (o.has_ignore) o.ignore_index = number(s, "ignoreIndex");
   o.weighting = static_cast<Weighting>(enumeration(s, "weighting", std::size(names::weighting)));
-  o.smooth_num = number(s, "smoothNumerator");
-  o.smooth_den = number(s, "smoothDenominator");
-  o.floor = number(s, "denominatorFloor");
+  double* const numbers[] = {&o.smooth_num, &o.smooth_den, &o.floor, &o.lambda, &o.epsilon};  // option:: order
+  static_assert(std::size(numbers) == std::size(kNumberOptions), "one field per numeric option");
+  for (size_t i = 0; i < std::size(kNumberOptions); ++i) *numbers[i] = number(s, kNumberOptions[i].name);
   o.squared = boolean(s, "squared");
   o.jaccard = boolean(s, "jaccard");
-  o.lambda = number(s, "lambda");
-  o.epsilon = number(s, "epsilon");
   o.class_sum = boolean(s, "classSum");
   o.wce_weights = static_cast<WceWeights>(enumeration(s, "wceWeights", std::size(names::wce_weights)));
   const Napi::Env env = s.Env();
-  if (!(o.smooth_num >= 0)) throw expected(env, ErrorKind::Range, "a number >= 0", "smoothNumerator", describe(field(s, "smoothNumerator")));
-  if (!(o.smooth_den >= 0)) throw expected(env, ErrorKind::Range, "a number >= 0", "smoothDenominator", describe(field(s, "smoothDenominator")));
-  if (!(o.floor >= 0)) throw expected(env, ErrorKind::Range, "a number >= 0", "denominatorFloor", describe(field(s, "denominatorFloor")));
-  if (!(o.lambda >= 0 && o.lambda <= 1)) throw expected(env, ErrorKind::Range, "a number in [0, 1]", "lambda", describe(field(s, "lambda")));
-  if (!(o.epsilon > 0)) throw expected(env, ErrorKind::Range, "a number > 0", "epsilon", describe(field(s, "epsilon")));
+  for (size_t i = 0; i < std::size(kNumberOptions); ++i)
+    if (!in_range(kNumberOptions[i], *numbers[i]))
+      throw expected(env, ErrorKind::Range, kNumberOptions[i].expected, kNumberOptions[i].name,
+                     describe(field(s, kNumberOptions[i].name)));
   if (o.activation == Activation::Softmax && r->t.C == 1)
     throw expected(env, ErrorKind::Range, "at least 2 channels with activation 'softmax'", "shape", "C = 1");
   Napi::Value cw = field(s, "classWeights");
@@ -136,7 +133,7 @@ class Worker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (!status_.ok()) {
-      deferred_.Reject(make_error(env, status_.kind, status_.message).Value());
+      deferred_.Reject(make_error(env, status_).Value());
       return;
     }
     try {
@@ -167,7 +164,7 @@ Napi::Value run(const Napi::CallbackInfo& info, bool async, std::function<Status
     return p;
   }
   Status s = work();
-  if (!s.ok()) throw make_error(env, s.kind, s.message);
+  if (!s.ok()) throw make_error(env, s);
   return done(env);
 }
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/engine.h"
+#include "engine.h"
 
 namespace segloss {
 namespace napi {

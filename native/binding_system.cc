@@ -1,7 +1,8 @@
 // backends(), threads, and the memory-bandwidth probe used by the benchmark.
 #include <cstring>
 
-#include "core/engine.h"
+#include "engine.h"
+#include "core/loss_traits.h"
 #include "core/thread_pool.h"
 #include "cpu/backend.h"
 #include "napi_util.h"
@@ -58,8 +59,10 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ThreadPool::instance().threads());
 }
 
+#if defined(SEGLOSS_TEST_HOOKS)
 // copy(src, dst): dst = src over the thread pool in the loss passes' chunk
-// size, so the probe reads and writes memory the way the passes do.
+// size, so the probe reads and writes memory the way the passes do. The
+// benchmark's copy probe (bench/bandwidth.ts); a test hook.
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || !info[1].IsTypedArray())
@@ -75,6 +78,8 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   });
   return env.Undefined();
 }
+
+#endif
 
 // releaseDeviceMemory(): frees the CUDA backend's pooled device memory and
 // pinned staging buffers (they are otherwise kept for the next call).
@@ -120,8 +125,50 @@ Napi::Object enums(Napi::Env env) {
   return o;
 }
 
+// Each loss's traits (core/loss_traits.h) by its JavaScript name: fields and
+// coefficients per class, includeBackground's default, its own option names.
+Napi::Object losses(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const LossTraits& t : kLossTraits) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fields", t.fields);
+    o.Set("coefficients", t.coefficients);
+    o.Set("includeBackground", t.include_background);
+    Napi::Array names = Napi::Array::New(env);
+    for (const char *p = t.options, *q = p;; ++q)
+      if (*q == ',' || *q == 0) {
+        if (q > p) names.Set(names.Length(), std::string(p, q));
+        if (*q == 0) break;
+        p = q + 1;
+      }
+    names.Freeze();
+    o.Set("options", names);
+    o.Freeze();
+    out.Set(names::loss[static_cast<int>(t.loss)], o);
+  }
+  out.Freeze();
+  return out;
+}
+
+// The numeric options' defaults and ranges (core/types.h) by name.
+Napi::Object number_options(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const NumberOption& n : kNumberOptions) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("default", n.initial);
+    o.Set("min", n.min);
+    o.Set("minOpen", n.min_open);
+    o.Set("max", n.max);
+    o.Set("expected", n.expected);
+    o.Freeze();
+    out.Set(n.name, o);
+  }
+  out.Freeze();
+  return out;
+}
+
 void throw_if(Napi::Env env, const Status& s) {
-  if (!s.ok()) throw make_error(env, s.kind, s.message);
+  if (!s.ok()) throw make_error(env, s);
 }
 
 // deviceAlloc(device, bytes) -> BigInt
@@ -167,7 +214,14 @@ void register_system(Napi::Env env, Napi::Object exports) {
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
+  exports.Set("losses", losses(env));
+  exports.Set("numberOptions", number_options(env));
+#if defined(SEGLOSS_TEST_HOOKS)
+  exports.Set("testHooks", true);
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
+#else
+  exports.Set("testHooks", false);
+#endif
   exports.Set("releaseDeviceMemory", Napi::Function::New(env, ReleaseDeviceMemory, "releaseDeviceMemory"));
   exports.Set("deviceAlloc", Napi::Function::New(env, DeviceAlloc, "deviceAlloc"));
   exports.Set("deviceFree", Napi::Function::New(env, DeviceFree, "deviceFree"));

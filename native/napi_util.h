@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/describe.h"
 #include "core/types.h"
 
 namespace segloss {
@@ -30,8 +31,7 @@ inline std::string describe(const Napi::Value& v) {
   }
   if (v.IsArray()) return "an Array";
   if (v.IsNumber()) {
-    std::string s = std::to_string(v.As<Napi::Number>().DoubleValue());
-    return s;
+    return format_number(v.As<Napi::Number>().DoubleValue());
   }
   if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
   if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
@@ -46,6 +46,20 @@ inline Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& 
     case ErrorKind::Range: return Napi::RangeError::New(env, message);
     default: return Napi::Error::New(env, message);
   }
+}
+
+// A failed Status as a JS error. Bad data found by a pass (Status::bad) also
+// carries its record: error.argument, error.index (the element of that
+// argument) and error.value.
+inline Napi::Error make_error(Napi::Env env, const Status& s) {
+  Napi::Error e = make_error(env, s.kind, s.message);
+  if (s.bad) {
+    Napi::Object o = e.Value();
+    o.Set("argument", s.bad->argument);
+    o.Set("index", static_cast<double>(s.bad->index()));
+    o.Set("value", s.bad->value);
+  }
+  return e;
 }
 
 // The single catch site of each entry point: C++ exceptions become JS errors.

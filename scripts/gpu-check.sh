@@ -40,7 +40,7 @@ if [[ $MODE == emulated ]]; then
     dir=build-gpu-emulated-asan
     flags=("-DCMAKE_CXX_FLAGS=-fsanitize=address -fno-omit-frame-pointer" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address")
   fi
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSEGLOSS_CUDA=OFF "${flags[@]}" > "$OUTDIR/configure.log" 2>&1 \
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSEGLOSS_CUDA=OFF -DSEGLOSS_TEST_HOOKS=ON "${flags[@]}" > "$OUTDIR/configure.log" 2>&1 \
     || { tail -30 "$OUTDIR/configure.log"; exit 1; }
   cmake --build "$dir" --target segloss_gpu_check_emulated -j "$JOBS" > "$OUTDIR/build.log" 2>&1 \
     || { grep -E "error|Error" "$OUTDIR/build.log" | head -30; exit 1; }

@@ -12,6 +12,9 @@
 // loads, and so does a git checkout. SEGLOSS_SKIP_BUILD=1 does neither (e.g. to build later by hand).
 // The build is the same on every machine: the CPU passes are compiled for
 // each instruction set and the best one the CPU has is picked at load.
+// SEGLOSS_TEST_HOOKS=1|0: the test hooks (the SIMT emulation of the CUDA
+// kernels, the benchmark's copy probe; CMakeLists.txt), built by default in
+// a source checkout (where the tests and the benchmark live) and nowhere else.
 // SEGLOSS_CUDA=AUTO|ON|OFF: the CUDA kernels, built when nvcc is found (AUTO,
 // the default), required (ON) or left out (OFF); SEGLOSS_CUDA_ARCHITECTURES
 // overrides the GPU architectures (default sm_75..sm_90 + compute_90 PTX).
@@ -100,6 +103,9 @@ if (cudaMode) {
   }
   args.push(`--CDSEGLOSS_CUDA=${cudaMode}`);
 }
+const hooks = process.env.SEGLOSS_TEST_HOOKS !== undefined ? process.env.SEGLOSS_TEST_HOOKS === '1'
+  : fs.existsSync(path.join(root, 'test'));
+args.push(`--CDSEGLOSS_TEST_HOOKS=${hooks ? 'ON' : 'OFF'}`);
 if (process.env.SEGLOSS_CUDA_ARCHITECTURES) args.push(`--CDSEGLOSS_CUDA_ARCHITECTURES=${process.env.SEGLOSS_CUDA_ARCHITECTURES}`);
 const r = spawnSync(process.execPath, args, {stdio: 'inherit', cwd: root});
 if (r.status !== 0) {

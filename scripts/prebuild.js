@@ -4,11 +4,13 @@
 // node-gyp-build matches at load (napi: any Node with Node-API 8; glibc or
 // musl: the C library it was linked against).
 //
-// It is the ordinary cmake-js build (build/Release/segloss.node): the CPU
-// passes for baseline, AVX2 and AVX-512 picked at load, and the CUDA kernels
-// with the CUDA runtime linked statically, so one file serves machines with
-// and without a GPU. An existing build/ is reused as it is (cmake-js compile
-// only rebuilds what changed), which is how CI packs the addon it tested.
+// It is the cmake-js build without the test hooks (SEGLOSS_TEST_HOOKS=OFF:
+// no SIMT emulation, no copy probe), in build-prebuild/ so that a checkout's
+// own build/ (with them) stays as it is: the CPU passes for baseline, AVX2
+// and AVX-512 picked at load, and the CUDA kernels with the CUDA runtime
+// linked statically, so one file serves machines with and without a GPU.
+// An existing build-prebuild/ is reused (cmake-js compile only rebuilds what
+// changed).
 // The copy is stripped of its symbol table, loaded again in a child process
 // through node-gyp-build, and described: size, the newest glibc symbol
 // version it needs (= the oldest glibc it loads on), its shared libraries.
@@ -46,19 +48,21 @@ const report = (expr) => `
   const addon = require(${expr});
   const cuda = addon.backends().find((b) => b.name === 'cuda');
   const cpu = addon.backends().find((b) => b.name === 'cpu');
-  console.log(JSON.stringify({file: ${expr}, version: addon.version, cuda, isas: cpu.isas}));`;
+  console.log(JSON.stringify({file: ${expr}, version: addon.version, cuda, isas: cpu.isas, testHooks: addon.testHooks}));`;
 
-// 1. The build (incremental on an existing build/).
-const built = path.join(root, 'build', 'Release', 'segloss.node');
+// 1. The build (incremental on an existing build-prebuild/).
+const built = path.join(root, 'build-prebuild', 'Release', 'segloss.node');
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, 'compile', '--directory', root, `--CDSEGLOSS_CUDA=${cpuOnly ? 'OFF' : 'ON'}`];
+const args = [cmakeJs, 'compile', '--directory', root, '--out', path.join(root, 'build-prebuild'),
+  `--CDSEGLOSS_CUDA=${cpuOnly ? 'OFF' : 'ON'}`, '--CDSEGLOSS_TEST_HOOKS=OFF'];
 const b = run(process.execPath, args, {stdio: 'inherit'});
 if (b.status !== 0) die('cmake-js failed (see above)');
 const info = describeAddon(report(JSON.stringify(built)));
 if (info.version !== pkg.version) die(`${built} is version ${info.version}, the package ${pkg.version}`);
+if (info.testHooks !== false) die(`${built} carries the test hooks (SEGLOSS_TEST_HOOKS=ON)`);
 if (!cpuOnly && !(info.cuda && info.cuda.compiled)) {
   die(`${built} was built without the CUDA kernels (nvcc not found when build/ was configured?). ` +
-      'Put nvcc on PATH and remove build/ to rebuild with them, or run with SEGLOSS_CUDA=OFF for a CPU-only prebuild.');
+      'Put nvcc on PATH and remove build-prebuild/ to rebuild with them, or run with SEGLOSS_CUDA=OFF for a CPU-only prebuild.');
 }
 
 // 2. The prebuild: copied, stripped, found and loaded by node-gyp-build.
@@ -90,5 +94,5 @@ console.log([
     `libstdc++ with GLIBCXX_${newest('GLIBCXX_')}, Node-API ${pkg.binary.napi_versions[0]}+`,
   `  shared libraries: ${needed.join(', ') || '?'}`,
   `  CPU passes: ${loaded.isas.join(', ')} here; CUDA: ${loaded.cuda && loaded.cuda.compiled ? 'compiled' : 'not compiled'}` +
-    `${loaded.cuda && !loaded.cuda.available ? ` (unavailable here: ${loaded.cuda.reason})` : ''}`,
+    `${loaded.cuda && !loaded.cuda.available ? ` (unavailable here: ${loaded.cuda.reason})` : ''}; test hooks: none`,
 ].join('\n'));

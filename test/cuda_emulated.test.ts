@@ -13,7 +13,8 @@
  * Tolerances: test/tolerances.ts (nativeLoss, nativeLosses, nativeGradient).
  */
 import * as api from '../lib';
-import {runLossEmulated} from '../lib/api';
+import {lossOnDevice} from '../lib/api';
+import {emulated, runLossEmulated} from './emulation';
 import type {AnyLossArgs, LossName} from '../lib/types';
 import {Config, LOSSES, REDUCTIONS, Runner, cfgName, compare, defineReferenceSuites, makeInputs} from './kernel_suites';
 import {errorClass, expectBitIdentical, mulberry32, seedOf, thrown} from './tolerances';
@@ -136,6 +137,23 @@ describe('cuda-emulated: bad input is reported as the CPU backend reports it', (
       const emu = thrown(() => runEmulated(name as LossName, args));
       expect(errorClass(emu)).toBe('RangeError');
       expect(emu.message).toBe(cpu.message);
+      // the record travels with the error: the argument, the element's index, the value
+      const rec = (e: Error) => {
+        const r = e as Error & {argument?: string; index?: number; value?: number};
+        return {argument: r.argument, index: r.index, value: r.value};
+      };
+      expect(rec(emu)).toEqual(rec(cpu));
+      expect(typeof rec(cpu).index).toBe('number');
+      expect(cpu.message).toContain(`for ${rec(cpu).argument} but received`);
+      expect(cpu.message).toContain(`at index ${rec(cpu).index}`);
+      // device-resident tensors: the bad chunk is downloaded and its index moved back
+      const x = emulated.upload(args.prediction as Float32Array), t = emulated.upload(args.target as Uint8Array);
+      const {prediction: _p, target: _t, ...rest} = args;
+      const dev = thrown(() => lossOnDevice(name as LossName, {...rest, prediction: x, target: t} as never));
+      x.release();
+      t.release();
+      expect(dev.message).toBe(cpu.message);
+      expect(rec(dev)).toEqual(rec(cpu));
     }
   });
 });

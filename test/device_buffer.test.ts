@@ -9,7 +9,8 @@
  */
 import * as api from '../lib';
 import {lossOnDevice, lossOnDeviceAsync} from '../lib/api';
-import {DeviceBuffer, emulated} from '../lib/device_buffer';
+import {DeviceBuffer} from '../lib/device_buffer';
+import {emulated} from './emulation';
 import type {AnyLossArgs} from '../lib/types';
 import {Config, LOSSES, makeInputs} from './kernel_suites';
 import {TOL, errorClass, expectBitIdentical, expectClose, thrown} from './tolerances';

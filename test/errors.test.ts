@@ -514,6 +514,31 @@ describe('the raw addon rejects garbage without crashing', () => {
     expect(['TypeError', 'RangeError']).toContain(errorClass(e));
   });
 
+  test('numeric options: the addon refuses what lib/ refuses, with the same message (one range table)', () => {
+    const ranges = addon.numberOptions;
+    expect(Object.keys(ranges).sort()).toEqual(['denominatorFloor', 'epsilon', 'lambda', 'smoothDenominator', 'smoothNumerator']);
+    for (const [name, bad] of [['smoothNumerator', Infinity], ['smoothDenominator', -1e-9], ['denominatorFloor', NaN],
+                               ['lambda', 1.5], ['epsilon', 0], ['epsilon', Infinity]] as Array<[string, number]>) {
+      const raw = thrown(() => addon.compute({...valid(), [name]: bad}, null, one, false, false));
+      const loss = name === 'lambda' || name === 'epsilon' ? 'sensitivitySpecificity' : name === 'denominatorFloor' ? 'generalizedDice' : 'dice';
+      const ts = thrown(() => SYNC(loss as LossName)({...multi(), [name]: bad} as AnyLossArgs));
+      expect(errorClass(raw)).toBe('RangeError');
+      expect(errorClass(ts)).toBe('RangeError');
+      expect(raw.message).toBe(`Expected ${ranges[name as keyof typeof ranges].expected} for ${name} but received ${bad}`);
+      expect(ts.message).toBe(raw.message);
+    }
+    // the defaults lib/ fills in are the addon's
+    const spec = normalize('dice', multi()).spec;
+    expect(spec.smoothNumerator).toBe(ranges.smoothNumerator.default);
+    expect(normalize('sensitivitySpecificity', multi()).spec.lambda).toBe(ranges.lambda.default);
+    expect(normalize('sensitivitySpecificity', multi()).spec.includeBackground).toBe(addon.losses.sensitivitySpecificity.includeBackground);
+  });
+
+  test('this checkout\'s addon carries the test hooks (the package\'s does not: scripts/prebuild.js checks)', () => {
+    expect(addon.testHooks).toBe(true);
+    expect(typeof addon.copy).toBe('function');
+  });
+
   test('stats / lossFromStats / gradientFromStats on garbage', () => {
     expectErr(() => addon.stats({} as NativeSpec, false), 'TypeError');
     const s = valid();

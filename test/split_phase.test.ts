@@ -180,7 +180,7 @@ describe('(a) spatial chunks: z-slabs of [2, 12, 10, 9, C], merged statistics vs
     const merged = ORDERS[0][1](stats);
     const gradient = new Float32Array(vol.prediction.length).fill(Number.NaN);
     parts.forEach((p, i) => {
-      const g = api.gradientFromStats(name, argsOf(p, cfg.activation, red, gs, opts), merged).gradient;
+      const g = api.gradientFromStats(argsOf(p, cfg.activation, red, gs, opts), merged).gradient;
       expect(g.length).toBe(p.prediction.length);
       place(gradient, g, vol.shape, SLABS[i][0], SLABS[i][1]);
     });
@@ -217,7 +217,7 @@ describe('(b) batch chunks: samples [0, 2) and [2, 4) placed with batchOffset', 
     parts.forEach((p, i) => {
       const [b0, b1] = chunks[i];
       const buf = new Float32Array(p.prediction.length).fill(42);
-      const res = api.gradientFromStats(name, {...argsOf(p, cfg.activation, red, red.gradScale(b0, b1), {}),
+      const res = api.gradientFromStats({...argsOf(p, cfg.activation, red, red.gradScale(b0, b1), {}),
                                                batchOffset: b0, gradient: buf}, merged);
       expect(res.gradient).toBe(buf);
       gradient.set(buf, b0 * (vol.prediction.length / 4));
@@ -263,8 +263,8 @@ describe('the Async twins agree (bit-identical)', () => {
     });
     const merged = ORDERS[0][1](sync);
     for (const p of parts) {
-      const g1 = api.gradientFromStats(name, argsOf(p, cfg.activation, red, gs, {}), merged).gradient;
-      const g2 = (await api.gradientFromStatsAsync(name, argsOf(p, cfg.activation, red, gs, {}), merged)).gradient;
+      const g1 = api.gradientFromStats(argsOf(p, cfg.activation, red, gs, {}), merged).gradient;
+      const g2 = (await api.gradientFromStatsAsync(argsOf(p, cfg.activation, red, gs, {}), merged)).gradient;
       expectClose(g2, g1, TOL.samePath, 'gradient');
     }
   });
@@ -287,7 +287,7 @@ describe('statistics straight from the addon', () => {
     expect(api.lossFromStats(s).loss).toBe(whole.loss);
     const twice = api.mergeStats(s, api.lossStats('dice', args));
     expect(twice.samples).toBe(2);
-    expect(api.gradientFromStats('dice', args, s).gradient).toEqual(whole.gradient);
+    expect(api.gradientFromStats(args, s).gradient).toEqual(whole.gradient);
     const sa = await api.lossStatsAsync('dice', args);
     expect(api.lossFromStats(sa).loss).toBe(whole.loss);
   });
@@ -344,14 +344,15 @@ describe('(c) misuse of the split phase', () => {
   test('gradientFromStats with statistics not starting at 0, of other options, or a batchOffset past them -> RangeError', () => {
     const sUp = lossStats('dice', {...upper, activation: 'softmax', batchOffset: 2} as AnyLossArgs);
     const buf = new Float32Array(upper.prediction.length).fill(42);
-    expectRange(() => api.gradientFromStats('dice', {...upper, activation: 'softmax', batchOffset: 2, gradient: buf} as AnyLossArgs, sUp),
+    expectRange(() => api.gradientFromStats({...upper, activation: 'softmax', batchOffset: 2, gradient: buf} as AnyLossArgs, sUp),
                 /for stats but received samples \[2, 4\)/);
     const merged = api.mergeStats(sA, sUp);
-    expectRange(() => api.gradientFromStats('dice', {...upper, activation: 'softmax', batchOffset: 2, jaccard: true, gradient: buf} as AnyLossArgs, merged),
+    expectRange(() => api.gradientFromStats({...upper, activation: 'softmax', batchOffset: 2, jaccard: true, gradient: buf} as AnyLossArgs, merged),
                 /for stats but received dice statistics with other options/);
-    expectRange(() => api.gradientFromStats('generalizedDice', {...upper, activation: 'softmax', batchOffset: 2, gradient: buf} as AnyLossArgs, merged),
-                /for stats but received dice statistics/);
-    expectRange(() => api.gradientFromStats('dice', {...upper, activation: 'softmax', batchOffset: 3, gradient: buf} as AnyLossArgs, merged),
+    // (the loss is the statistics': args with another loss's option are refused by name)
+    expectRange(() => api.gradientFromStats({...upper, activation: 'softmax', batchOffset: 2, weighting: 'simple', gradient: buf} as AnyLossArgs, merged),
+                /Expected an option of dice .* for an option name but received 'weighting'/);
+    expectRange(() => api.gradientFromStats({...upper, activation: 'softmax', batchOffset: 3, gradient: buf} as AnyLossArgs, merged),
                 /for batchOffset but received 3/);
     expect(buf.every((x) => x === 42)).toBe(true);
   });
@@ -374,7 +375,7 @@ describe('(c) misuse of the split phase', () => {
 
   test('the async versions reject with the same classes', async () => {
     const sUp = lossStats('dice', {...upper, activation: 'softmax', batchOffset: 2} as AnyLossArgs);
-    const e1 = await api.gradientFromStatsAsync('dice', {...upper, activation: 'softmax', batchOffset: 2} as AnyLossArgs, sUp).then(() => null, (e) => e);
+    const e1 = await api.gradientFromStatsAsync({...upper, activation: 'softmax', batchOffset: 2} as AnyLossArgs, sUp).then(() => null, (e) => e);
     expect(errorClass(e1)).toBe('RangeError');
     const e2 = await lossStatsAsync('dice', {...base, batchOffset: -1} as unknown as AnyLossArgs).then(() => null, (e) => e);
     expect(errorClass(e2)).toBe('RangeError');
@@ -386,7 +387,7 @@ describe('(c) misuse of the split phase', () => {
     const V = bad.target.length / 2;
     bad.target[V + 7] = 9; // sample 3 (chunk sample 1), voxel 7
     const buf = new Float32Array(upper.prediction.length).fill(42);
-    const e = thrown(() => api.gradientFromStats('dice', {...bad, activation: 'softmax', batchOffset: 2, gradient: buf} as AnyLossArgs, merged));
+    const e = thrown(() => api.gradientFromStats({...bad, activation: 'softmax', batchOffset: 2, gradient: buf} as AnyLossArgs, merged));
     expect(errorClass(e)).toBe('RangeError');
     expect(e.message).toMatch(new RegExp(`for target but received 9 at index ${V + 7}\\b`));
     expect(buf.every((x) => x === 42)).toBe(true);

@@ -8,7 +8,7 @@
  * Data movement:
  * - 'tensorflow' (tfjs-node): both passes run inside TensorFlow, as the ops
  *   `SeglossStats…` and `SeglossGradient…` the addon registers there
- *   (native/binding_tensorflow.cc), on yTrue's and yPred's memory where
+ *   (native/tensorflow/ops.cc), on yTrue's and yPred's memory where
  *   TensorFlow holds it, and the gradient is a tensor TensorFlow allocates:
  *   nothing is copied between TensorFlow and JS but the loss and dy. Where
  *   the ops cannot be registered or run, the kernels take the copying path
@@ -270,7 +270,7 @@ function lossGradKernel({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap
   }
   // the forward kernel checked these very tensors
   const args = state.args ?? argsOf(b, inputs, at);
-  const {gradient} = gradientFromCheckedStats(at.loss, {...args, gradScale, gradient: true}, state.stats);
+  const {gradient} = gradientFromCheckedStats({...args, gradScale, gradient: true}, state.stats);
   return output(b, gradient, (inputs.yPred as tf.TensorInfo).shape);
 }
 

@@ -148,25 +148,9 @@ double group_loss(const Options& o, const double* g, int K, bool multilabel, dou
 
 }  // namespace
 
-int stats_fields(Loss loss) {
-  switch (loss) {
-    case Loss::GeneralizedDice: return vm::GeneralizedDiceMath::F;
-    case Loss::Dice: return vm::DiceMath::F;
-    case Loss::SensitivitySpecificity: return vm::SensitivitySpecificityMath::F;
-    case Loss::WeightedCrossEntropy: return vm::WeightedCrossEntropyMath::F;
-  }
-  return 0;
-}
+int stats_fields(Loss loss) { return loss_traits(loss).fields; }
 
-int grad_coefficients(Loss loss) {
-  switch (loss) {
-    case Loss::GeneralizedDice: return vm::GeneralizedDiceMath::NCOEF;
-    case Loss::Dice: return vm::DiceMath::NCOEF;
-    case Loss::SensitivitySpecificity: return vm::SensitivitySpecificityMath::NCOEF;
-    case Loss::WeightedCrossEntropy: return vm::WeightedCrossEntropyMath::NCOEF;
-  }
-  return 0;
-}
+int grad_coefficients(Loss loss) { return loss_traits(loss).coefficients; }
 
 StatsLayout stats_layout(const Options& o, int64_t C) {
   return StatsLayout{static_cast<int>(num_classes(C)), stats_fields(o.loss)};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,33 @@ inline constexpr const char* weighting[] = {"square", "simple", "uniform"};
 inline constexpr const char* wce_weights[] = {"inverse-frequency", "paper", "array"};
 }  // namespace names
 
-// Options of docs/losses.md section 2, already validated and defaulted by the
-// TypeScript layer.
+// The numeric options: defaults and ranges, one table. Options' initialisers,
+// the addon's spec parser (binding_losses.cc) and, through the addon's
+// `numberOptions` export, lib/validate.ts all read it (docs/losses.md
+// section 2 gives the meaning of each).
+struct NumberOption {
+  const char* name;      // the JavaScript option name
+  double initial;        // its default
+  double min;            // values >= min, or > min when min_open
+  bool min_open;
+  double max;            // values <= max (a finite value is asked for either way)
+  const char* expected;  // "Expected <expected> for <name> but received ..."
+};
+namespace option {
+enum : int { SmoothNumerator = 0, SmoothDenominator, DenominatorFloor, Lambda, Epsilon };
+}
+inline constexpr NumberOption kNumberOptions[] = {
+    {"smoothNumerator", 1e-5, 0, false, 1.7976931348623157e308, "a finite number >= 0"},
+    {"smoothDenominator", 1e-5, 0, false, 1.7976931348623157e308, "a finite number >= 0"},
+    {"denominatorFloor", 0, 0, false, 1.7976931348623157e308, "a finite number >= 0"},
+    {"lambda", 0.05, 0, false, 1, "a number in [0, 1]"},
+    {"epsilon", 1e-5, 0, true, 1.7976931348623157e308, "a finite number > 0"},
+};
+constexpr bool in_range(const NumberOption& o, double v) {
+  return v - v == 0 && (o.min_open ? v > o.min : v >= o.min) && v <= o.max;  // (v - v: NaN for NaN and +-inf)
+}
+
+// Options of docs/losses.md section 2, validated and defaulted.
 struct Options {
   Loss loss = Loss::GeneralizedDice;
   Activation activation = Activation::None;
@@ -43,12 +69,15 @@ struct Options {
   double ignore_index = 0;
   // generalizedDice, dice
   Weighting weighting = Weighting::Square;
-  double smooth_num = 1e-5, smooth_den = 1e-5, floor = 0;
+  double smooth_num = kNumberOptions[option::SmoothNumerator].initial;
+  double smooth_den = kNumberOptions[option::SmoothDenominator].initial;
+  double floor = kNumberOptions[option::DenominatorFloor].initial;
   bool squared = false, jaccard = false;
   // dice (weighted mean) and weightedCrossEntropy (Array): K entries
   std::vector<double> class_weights;
   // sensitivitySpecificity
-  double lambda = 0.05, epsilon = 1e-5;
+  double lambda = kNumberOptions[option::Lambda].initial;
+  double epsilon = kNumberOptions[option::Epsilon].initial;
   bool class_sum = false;
   // weightedCrossEntropy
   WceWeights wce_weights = WceWeights::InverseFrequency;
@@ -71,13 +100,28 @@ inline bool is_multilabel(const Options& o, int64_t C) { return o.activation == 
 // What went wrong, for the glue to turn into a JS error of the right class.
 enum class ErrorKind : int { Ok = 0, Type = 1, Range = 2, Device = 3, Internal = 4 };
 
+// A bad value a reduction pass found in the data (docs/losses.md section 5),
+// as a record: any backend finds it, core/describe.cc words it, and the addon
+// hands its fields to JavaScript on the RangeError (argument, index, value).
+struct BadInput {
+  std::string argument;  // "target" or "prediction"
+  std::string expected;  // what its values must be
+  std::string hint;      // appended to the message ("; for logits pass ...")
+  double value = 0;
+  int64_t voxel = 0;    // voxel of the call (b V + v)
+  int64_t channel = 0;  // the value's place among the voxel's `width` values
+  int64_t width = 1;    // values per voxel in `argument` (C, or 1 for a class index)
+  int64_t index() const { return voxel * width + channel; }
+};
+
 struct Status {
   ErrorKind kind = ErrorKind::Ok;
   std::string message;
+  std::shared_ptr<const BadInput> bad;  // set for bad data (kind Range)
   bool ok() const { return kind == ErrorKind::Ok; }
-  static Status Range(std::string m) { return {ErrorKind::Range, std::move(m)}; }
-  static Status Device(std::string m) { return {ErrorKind::Device, std::move(m)}; }
-  static Status Internal(std::string m) { return {ErrorKind::Internal, std::move(m)}; }
+  static Status Range(std::string m) { return {ErrorKind::Range, std::move(m), nullptr}; }
+  static Status Device(std::string m) { return {ErrorKind::Device, std::move(m), nullptr}; }
+  static Status Internal(std::string m) { return {ErrorKind::Internal, std::move(m), nullptr}; }
 };
 
 // What backends() reports of one backend.

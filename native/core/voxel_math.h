@@ -22,13 +22,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "hd.h"
+#include "loss_traits.h"
 #include "types.h"
-
-#if defined(__CUDACC__)
-#define SEGLOSS_HD __host__ __device__ __forceinline__
-#else
-#define SEGLOSS_HD inline __attribute__((always_inline))
-#endif
 
 // Two flavours of this header, told apart by an inline namespace so that the
 // CPU build and the kernels (nvcc, or the SIMT emulation) can be linked into
@@ -314,14 +310,21 @@ SEGLOSS_HD void chain_rule(const Ctx& c, const T* p, const T* g, T* dx) {
 }
 
 // ------------------------------------------------------------------ losses
+// Each loss's struct takes F (statistics per class), NCOEF (gradient
+// coefficients per class) and whether the gradient pass reads the prediction
+// from the loss table (core/loss_traits.h).
+template <Loss L>
+struct LossShape {
+  static constexpr int F = loss_traits(L).fields;
+  static constexpr int NCOEF = loss_traits(L).coefficients;
+  static constexpr bool kReadsUnactivated = loss_traits(L).reads_prediction_unactivated;
+  static constexpr bool gradient_reads_prediction(Activation a) { return a != Activation::None || kReadsUnactivated; }
+};
+
 // Generalized Dice. Statistics per class: G = sum r, P = sum p, I = sum p r.
 // Gradient dL/dp_l = a_l r_l + b_l with a_l = -2 w_l / Den and
 // b_l = w_l Num [S_l >= floor] / Den^2 (see core/finalize.cc).
-struct GeneralizedDiceMath {
-  static constexpr int F = 3;
-  static constexpr int NCOEF = 2;
-  // With 'none' the gradient depends on the target only.
-  static constexpr bool gradient_reads_prediction(Activation a) { return a != Activation::None; }
+struct GeneralizedDiceMath : LossShape<Loss::GeneralizedDice> {
   // Whether each class's statistics are exactly sum r, sum p, sum p r in
   // slots 0, 1, 2 (any further slot 0): the CPU's label-sum loops
   // (cpu/passes.h) then compute them from per-label sums of p.
@@ -355,10 +358,7 @@ struct GeneralizedDiceMath {
 // Soft Dice (DL2 and its multi-class / Jaccard / squared forms). Statistics
 // per class: G, P, I, sum p^2, sum r^2 (the last two only when squared).
 // dL/dp_l = a_l r_l + b_l + e_l p_l (e_l != 0 only when squared).
-struct DiceMath {
-  static constexpr int F = 5;
-  static constexpr int NCOEF = 3;
-  static constexpr bool gradient_reads_prediction(Activation) { return true; }
+struct DiceMath : LossShape<Loss::Dice> {
   static constexpr bool sums_of_r_p_pr(const Ctx& c) { return !c.squared; }
   static constexpr bool kClassLanes = true;
   static constexpr bool kLogSoftmax = false;
@@ -387,10 +387,7 @@ struct DiceMath {
 // Sensitivity-specificity. Statistics per class: G = sum r,
 // E1 = sum (r - p)^2 r, E0 = sum (r - p)^2 (1 - r).
 // dL/dp_l = (r - p)(alpha_l r + beta_l (1 - r)).
-struct SensitivitySpecificityMath {
-  static constexpr int F = 3;
-  static constexpr int NCOEF = 2;
-  static constexpr bool gradient_reads_prediction(Activation) { return true; }
+struct SensitivitySpecificityMath : LossShape<Loss::SensitivitySpecificity> {
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   static constexpr bool kClassLanes = true;
   static constexpr bool kLogSoftmax = false;
@@ -417,10 +414,7 @@ struct SensitivitySpecificityMath {
 // A = sum r log q, A0 = sum (1 - r) log(1 - q) (multi-label sigmoid only).
 // Coefficients per class: w_l s / N for classes in L (0 otherwise), and for
 // multi-label the unweighted [l in L] s / N of the (1 - r) term.
-struct WeightedCrossEntropyMath {
-  static constexpr int F = 4;
-  static constexpr int NCOEF = 2;
-  static constexpr bool gradient_reads_prediction(Activation) { return true; }
+struct WeightedCrossEntropyMath : LossShape<Loss::WeightedCrossEntropy> {
   static constexpr bool sums_of_r_p_pr(const Ctx&) { return false; }
   // (not with log q per class lane: the label loops take one logarithm per voxel)
   static constexpr bool kClassLanes = false;
@@ -709,6 +703,16 @@ SEGLOSS_HD void gradient_voxel(const Ctx& c, const float* x, const void* target,
   if (reads_x) probabilities<KC>(c, x, p, &lse);
   Math::template grad_x<KC>(c, static_cast<const double*>(nullptr), p, r, k, g, dx);
   for (int64_t ch = 0; ch < c.C; ++ch) out[ch] = static_cast<float>(dx[ch]);
+}
+
+// The context with the channel count a compile-time constant S (a loop or
+// kernel instance of S channels): C, K and binary fold.
+template <int S>
+SEGLOSS_HD Ctx fixed_channels(Ctx c) {
+  c.C = S;
+  c.K = S == 1 ? 2 : S;
+  c.binary = S == 1;
+  return c;
 }
 
 // The context of a call: its fields are uniform over every voxel.

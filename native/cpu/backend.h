@@ -9,7 +9,8 @@
 namespace segloss {
 namespace cpu {
 
-// Voxels per chunk of the passes' fixed chunk grid (cpu/passes.h).
+// Voxels per chunk of the passes' chunk grid (core/chunk_grid.h): one task
+// of the thread pool.
 constexpr int64_t kChunk = 1 << 14;
 
 // stats: [B][1 + K F] (core/finalize.h). Checks the input as it reads it.
@@ -18,12 +19,6 @@ Status reduce(const Options& o, const Tensors& t, double* stats);
 Status check(const Options& o, const Tensors& t);
 // coef: [B][K][NCOEF] from finalize(); writes every element of grad.
 void gradient(const Options& o, const Tensors& t, const double* coef, float* grad);
-
-// The first bad value in voxels [begin, end) as a RangeError (the slow path
-// after a reduction found one; any backend's). cpu/describe.cc.
-Status describe_bad_input(const Options& o, const Tensors& t, int64_t begin, int64_t end);
-// A number as the error messages print it (JS-like). cpu/describe.cc.
-std::string format_number(double v);
 
 // The passes of one instruction set.
 struct Passes {

@@ -5,10 +5,9 @@
 //             to caller memory);
 //   gradient: one elementwise pass driven by the finalised coefficients.
 //
-// Determinism: the volume is cut into fixed chunks of kChunk voxels that never
-// span two samples, whatever the thread count. Each chunk accumulates into
-// its own float64 slot; slots are combined in chunk order afterwards. So the
-// same inputs give bit-identical results with 1..N threads.
+// Determinism: the chunks of core/chunk_grid.h, one task of the thread pool
+// each, accumulate into their own float64 slots, combined in chunk order; so
+// the same inputs give bit-identical results with 1..N threads.
 #pragma once
 
 #include <cmath>
@@ -21,6 +20,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "../core/chunk_grid.h"
+#include "../core/describe.h"
+#include "../core/dispatch.h"
 #include "../core/finalize.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
@@ -37,18 +39,6 @@ namespace segloss {
 namespace cpu {
 namespace SEGLOSS_CPU_ISA {
 
-struct ChunkGrid {
-  int64_t B, V, per_sample, count;
-  explicit ChunkGrid(const Tensors& t)
-      : B(t.B), V(t.V), per_sample((t.V + kChunk - 1) / kChunk), count(t.B * per_sample) {}
-  int64_t sample(int64_t i) const { return i / per_sample; }
-  int64_t begin(int64_t i) const { return sample(i) * V + (i % per_sample) * kChunk; }
-  int64_t end(int64_t i) const {
-    const int64_t e = begin(i) + kChunk, limit = (sample(i) + 1) * V;
-    return e < limit ? e : limit;
-  }
-};
-
 using vm::make_ctx;
 
 // Calls body(S, TK, ACT) with the layout, target kind and activation as
@@ -58,21 +48,8 @@ using vm::make_ctx;
 // channels on AVX-512, 0 for any other C (a loop over the classes).
 template <class Body>
 void dispatch_kinds(const vm::Ctx& c, TargetKind tk, Body&& body) {
-  auto with_act = [&](auto s, auto k) {
-    switch (c.act) {
-      case Activation::None: return body(s, k, std::integral_constant<Activation, Activation::None>{});
-      case Activation::Softmax: return body(s, k, std::integral_constant<Activation, Activation::Softmax>{});
-      case Activation::Sigmoid: return body(s, k, std::integral_constant<Activation, Activation::Sigmoid>{});
-    }
-  };
   auto with_tk = [&](auto s) {
-    switch (tk) {
-      case TargetKind::U8: return with_act(s, std::integral_constant<TargetKind, TargetKind::U8>{});
-      case TargetKind::U16: return with_act(s, std::integral_constant<TargetKind, TargetKind::U16>{});
-      case TargetKind::I32: return with_act(s, std::integral_constant<TargetKind, TargetKind::I32>{});
-      case TargetKind::F32Sparse: return with_act(s, std::integral_constant<TargetKind, TargetKind::F32Sparse>{});
-      case TargetKind::Dense: return with_act(s, std::integral_constant<TargetKind, TargetKind::Dense>{});
-    }
+    return with_target_kind(tk, [&](auto k) { return with_activation(c.act, [&](auto a) { return body(s, k, a); }); });
   };
   if (c.C == 1) return with_tk(std::integral_constant<int, 1>{});
   if (c.C == 2) return with_tk(std::integral_constant<int, 2>{});
@@ -97,12 +74,8 @@ struct Loops {
   // The context with every field this combination fixes made a constant, so
   // the compiler folds the per-voxel branches on them.
   static vm::Ctx fixed(vm::Ctx c) {
+    if (S != 0) c = vm::fixed_channels<S>(c);
     c.act = ACT;
-    if (S != 0) {
-      c.C = S;
-      c.K = Vector::KC;
-      c.binary = S == 1;
-    }
     c.multilabel = ACT == Activation::Sigmoid && !c.binary;
     c.one_hot = TK != TargetKind::Dense;
     return c;
@@ -161,18 +134,19 @@ struct Loops {
 template <class Math>
 Status reduce_pass(const Options& o, const Tensors& t, double* stats) {
   const vm::Ctx c = make_ctx(o, t);
-  const ChunkGrid grid(t);
+  const ChunkGrid<kChunk> grid(t.V);
+  const int64_t chunks = grid.count(t.B);
   const int64_t stride = 1 + static_cast<int64_t>(c.K) * Math::F;
-  std::vector<double> partial(static_cast<size_t>(grid.count) * stride, 0.0);
-  std::vector<unsigned char> bad(grid.count, 0);
+  std::vector<double> partial(static_cast<size_t>(chunks) * stride, 0.0);
+  std::vector<unsigned char> bad(chunks, 0);
   dispatch_kinds(c, t.target_kind, [&](auto s, auto tk, auto act) {
     using L = Loops<Math, decltype(s)::value, decltype(tk)::value, decltype(act)::value>;
-    ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
+    ThreadPool::instance().parallel_for(chunks, [&](int64_t i) {
       bad[i] = !L::reduce(c, t, grid.begin(i), grid.end(i), stride, partial.data() + i * stride);
     });
   });
 
-  for (int64_t i = 0; i < grid.count; ++i)
+  for (int64_t i = 0; i < chunks; ++i)
     if (bad[i]) return describe_bad_input(o, t, grid.begin(i), grid.end(i));
 
   for (int64_t b = 0; b < t.B; ++b) {
@@ -188,10 +162,11 @@ Status reduce_pass(const Options& o, const Tensors& t, double* stats) {
 template <class Math>
 void gradient_pass(const Options& o, const Tensors& t, const double* coef, float* grad) {
   const vm::Ctx c = make_ctx(o, t);
-  const ChunkGrid grid(t);
+  const ChunkGrid<kChunk> grid(t.V);
+  const int64_t chunks = grid.count(t.B);
   dispatch_kinds(c, t.target_kind, [&](auto s, auto tk, auto act) {
     using L = Loops<Math, decltype(s)::value, decltype(tk)::value, decltype(act)::value>;
-    ThreadPool::instance().parallel_for(grid.count, [&](int64_t i) {
+    ThreadPool::instance().parallel_for(chunks, [&](int64_t i) {
       L::gradient(c, t, grid.begin(i), grid.end(i), coef + grid.sample(i) * c.K * Math::NCOEF, grad);
     });
   });

@@ -17,164 +17,40 @@
 // says why and the JS side keeps its copying path, as it does when
 // TensorFlow cannot run the ops.
 //
-// A pass is a job: the JS kernel creates one (options, shape, and for a
-// gradient pass the statistics and the upstream scale), runs the op through
-// tfjs-node's executeMultipleOutputs, and ends the job, which returns the
-// statistics or throws the pass's error with segloss's own message. The job
-// id travels as an input tensor, not as an attribute: TensorFlow caches one
-// kernel per attribute value.
-#include <dlfcn.h>
-#include <link.h>
-
+// A pass is a job (tensorflow/jobs.h): the JS kernel creates one, runs the
+// op through tfjs-node's executeMultipleOutputs, and ends the job, which
+// returns the statistics or throws the pass's error with segloss's own
+// message. The job id travels as an input tensor, not as an attribute:
+// TensorFlow caches one kernel per attribute value.
+//
+// This file: the ops' kernels, their registration, and the N-API entry
+// points; tf_api.cc finds the C API, jobs.cc keeps the jobs.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
-#include <mutex>
 #include <string>
-#include <type_traits>
-#include <unordered_map>
 #include <vector>
 
-#include "binding_spec.h"
-#include "core/engine.h"
-#include "core/finalize.h"
-#include "napi_util.h"
+#include "../binding_spec.h"
+#include "../core/finalize.h"
+#include "../engine.h"
+#include "../napi_util.h"
+#include "jobs.h"
+#include "tf_api.h"
 
 namespace segloss {
 namespace napi {
 
 namespace {
 
-// ------------------------------------------- the TensorFlow C API we use
-// The C API is TensorFlow's stable ABI; these match tensorflow/c/*.h.
-extern "C" {
-struct TF_Status;
-struct TF_Tensor;
-struct TF_OpDefinitionBuilder;
-struct TF_KernelBuilder;
-struct TF_OpKernelConstruction;
-struct TF_OpKernelContext;
-}
-constexpr int kTfOk = 0;
-constexpr int kTfInvalidArgument = 3;
-constexpr int kTfFloat = 1;
-constexpr int kTfInt32 = 3;
-
-struct TfApi {
-  TF_Status* (*NewStatus)();
-  void (*DeleteStatus)(TF_Status*);
-  void (*SetStatus)(TF_Status*, int code, const char* msg);
-  int (*GetCode)(const TF_Status*);
-  const char* (*Message)(const TF_Status*);
-  TF_OpDefinitionBuilder* (*NewOpDefinitionBuilder)(const char*);
-  void (*OpDefinitionBuilderAddInput)(TF_OpDefinitionBuilder*, const char*);
-  void (*OpDefinitionBuilderAddOutput)(TF_OpDefinitionBuilder*, const char*);
-  void (*OpDefinitionBuilderAddAttr)(TF_OpDefinitionBuilder*, const char*);
-  void (*OpDefinitionBuilderSetIsStateful)(TF_OpDefinitionBuilder*, bool);
-  void (*RegisterOpDefinition)(TF_OpDefinitionBuilder*, TF_Status*);
-  TF_KernelBuilder* (*NewKernelBuilder)(const char*, const char*, void* (*)(TF_OpKernelConstruction*),
-                                        void (*)(void*, TF_OpKernelContext*), void (*)(void*));
-  void (*RegisterKernelBuilder)(const char*, TF_KernelBuilder*, TF_Status*);
-  void (*GetInput)(TF_OpKernelContext*, int, TF_Tensor**, TF_Status*);
-  void (*OpKernelContext_Failure)(TF_OpKernelContext*, TF_Status*);
-  TF_Tensor* (*AllocateOutput)(TF_OpKernelContext*, int, int dtype, const int64_t* dims, int num_dims, size_t len,
-                               TF_Status*);
-  int (*NumDims)(const TF_Tensor*);
-  int64_t (*Dim)(const TF_Tensor*, int);
-  int (*TensorType)(const TF_Tensor*);
-  int64_t (*TensorElementCount)(const TF_Tensor*);
-  void* (*TensorData)(const TF_Tensor*);
-  void (*DeleteTensor)(TF_Tensor*);
-};
-
-// Paths of the loaded shared objects whose file name starts with "libtensorflow".
-int collect_tensorflow(struct dl_phdr_info* info, size_t, void* data) {
-  const char* name = info->dlpi_name;
-  const char* base = name ? std::strrchr(name, '/') : nullptr;
-  base = base ? base + 1 : name;
-  if (base && std::strncmp(base, "libtensorflow", 13) == 0)
-    static_cast<std::vector<std::string>*>(data)->push_back(name);
-  return 0;
-}
-
-// The API from the TensorFlow libraries in this process, or why not.
-bool load_api(TfApi* api, std::string* why) {
-  std::vector<std::string> paths;
-  dl_iterate_phdr(collect_tensorflow, &paths);
-  if (paths.empty()) {
-    *why = "TensorFlow is not loaded in this process (load @tensorflow/tfjs-node before registering)";
-    return false;
-  }
-  std::vector<void*> handles;
-  for (const std::string& p : paths)
-    if (void* h = dlopen(p.c_str(), RTLD_LAZY | RTLD_NOLOAD)) handles.push_back(h);
-  std::string missing;
-  auto find = [&](auto& fn, const char* name) {
-    for (void* h : handles)
-      if (void* s = dlsym(h, name)) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(s);
-        return;
-      }
-    fn = nullptr;
-    missing += missing.empty() ? name : std::string(", ") + name;
-  };
-  find(api->NewStatus, "TF_NewStatus");
-  find(api->DeleteStatus, "TF_DeleteStatus");
-  find(api->SetStatus, "TF_SetStatus");
-  find(api->GetCode, "TF_GetCode");
-  find(api->Message, "TF_Message");
-  find(api->NewOpDefinitionBuilder, "TF_NewOpDefinitionBuilder");
-  find(api->OpDefinitionBuilderAddInput, "TF_OpDefinitionBuilderAddInput");
-  find(api->OpDefinitionBuilderAddOutput, "TF_OpDefinitionBuilderAddOutput");
-  find(api->OpDefinitionBuilderAddAttr, "TF_OpDefinitionBuilderAddAttr");
-  find(api->OpDefinitionBuilderSetIsStateful, "TF_OpDefinitionBuilderSetIsStateful");
-  find(api->RegisterOpDefinition, "TF_RegisterOpDefinition");
-  find(api->NewKernelBuilder, "TF_NewKernelBuilder");
-  find(api->RegisterKernelBuilder, "TF_RegisterKernelBuilder");
-  find(api->GetInput, "TF_GetInput");
-  find(api->OpKernelContext_Failure, "TF_OpKernelContext_Failure");
-  find(api->AllocateOutput, "TF_AllocateOutput");
-  find(api->NumDims, "TF_NumDims");
-  find(api->Dim, "TF_Dim");
-  find(api->TensorType, "TF_TensorType");
-  find(api->TensorElementCount, "TF_TensorElementCount");
-  find(api->TensorData, "TF_TensorData");
-  find(api->DeleteTensor, "TF_DeleteTensor");
-  for (void* h : handles) dlclose(h);  // RTLD_NOLOAD took a reference; the libraries stay loaded by tfjs-node
-  if (!missing.empty()) {
-    *why = "the TensorFlow libraries loaded here (" + paths[0] + " ...) lack " + missing;
-    return false;
-  }
-  return true;
-}
+using namespace tensorflow;
 
 TfApi g_api;
-
-// ------------------------------------------------------------------ jobs
-struct Job {
-  Request r;  // options and shape; the kernel binds the tensor pointers
-  bool gradient = false;
-  std::vector<double> stats;  // out of a statistics pass, into a gradient pass
-  GradScale gs;
-  bool ran = false;  // a segloss kernel took the job (and set status)
-  Status status;
-};
-
-// Shared: a kernel (on a TensorFlow thread) keeps its job alive even if JS
-// ended it meanwhile.
-std::mutex g_jobs_mutex;
-std::unordered_map<int32_t, std::shared_ptr<Job>> g_jobs;
-int32_t g_next_job = 1;
-
-std::shared_ptr<Job> find_job(int32_t id) {
-  std::lock_guard<std::mutex> lock(g_jobs_mutex);
-  auto it = g_jobs.find(id);
-  return it == g_jobs.end() ? nullptr : it->second;
-}
 
 // The ops' names end in a token of this copy of the addon: TensorFlow
 // aborts the process when an op name is registered twice, as two copies of
@@ -182,7 +58,7 @@ std::shared_ptr<Job> find_job(int32_t id) {
 // and each copy's kernels must run its own jobs.
 std::string op_name(const char* stem) {
   char token[32];
-  std::snprintf(token, sizeof token, "%llx", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(&g_jobs)));
+  std::snprintf(token, sizeof token, "%llx", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(jobs_token())));
   return std::string(stem) + token;
 }
 const std::string kStatsOp = op_name("SeglossStats");
@@ -353,14 +229,7 @@ Napi::Value TensorflowJob(const Napi::CallbackInfo& info) {
       job->gs = parse_scale(info[2], info[3].ToBoolean().Value(), r.t.B);
       job->gradient = true;
     }
-    std::lock_guard<std::mutex> lock(g_jobs_mutex);
-    // ids 1 .. INT32_MAX, then round again, skipping any still running
-    auto after = [](int32_t i) { return i >= INT32_MAX || i <= 0 ? 1 : i + 1; };
-    int32_t id = g_next_job;
-    while (id <= 0 || g_jobs.count(id)) id = after(id);
-    g_next_job = after(id);
-    g_jobs.emplace(id, std::move(job));
-    return Napi::Number::New(env, id);
+    return Napi::Number::New(env, add_job(std::move(job)));
   });
 }
 
@@ -372,18 +241,10 @@ Napi::Value EndTensorflowJob(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const int32_t id = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-    std::shared_ptr<Job> job;
-    {
-      std::lock_guard<std::mutex> lock(g_jobs_mutex);
-      auto it = g_jobs.find(id);
-      if (it != g_jobs.end()) {
-        job = std::move(it->second);
-        g_jobs.erase(it);
-      }
-    }
+    const std::shared_ptr<Job> job = take_job(id);
     if (!job) throw expected(env, ErrorKind::Range, "the id of a running job", "job", describe(info[0]));
     if (!job->ran) return env.Null();
-    if (!job->status.ok()) throw make_error(env, job->status.kind, job->status.message);
+    if (!job->status.ok()) throw make_error(env, job->status);
     if (job->gradient) return env.Undefined();
     return to_js(env, job->stats);
   });

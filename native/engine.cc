@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
-#include "../../cuda/backend.h"
-#include "../cpu/backend.h"
+#include "../cuda/backend.h"
+#include "cpu/backend.h"
 
 namespace segloss {
 
@@ -21,7 +21,9 @@ Status cpu_gradient(const Options& o, const Tensors& t, const double* coef, floa
 }
 
 const Backend kCpu{cpu::reduce, cpu_gradient};
+#if defined(SEGLOSS_TEST_HOOKS)
 const Backend kSimt{simt::reduce, simt::gradient};
+#endif
 #if defined(SEGLOSS_HAVE_CUDA)
 const Backend kCuda{cuda::reduce, cuda::gradient};
 #endif
@@ -39,6 +41,14 @@ Status unusable(const std::string& why) {
   return Status::Device("Expected a usable CUDA device for device but received 'cuda': " + why);
 }
 
+#if !defined(SEGLOSS_TEST_HOOKS)
+Status no_emulation() {
+  return Status::Device(
+      "Expected an addon built with the test hooks (cmake -DSEGLOSS_TEST_HOOKS=ON; a source checkout's npm install "
+      "does this) for device but received 'cuda-emulated'");
+}
+#endif
+
 // Device choice lives here alone: 'auto' runs where it can, an explicit
 // 'cuda' that cannot run is an error carrying the reason.
 Status resolve_device(const Request& r, const Backend** out) {
@@ -46,10 +56,14 @@ Status resolve_device(const Request& r, const Backend** out) {
   switch (r.device) {
     case Device::Cpu: return Status();
     case Device::CudaEmulated: {
+#if defined(SEGLOSS_TEST_HOOKS)
       const std::string why = simt::unsupported(r.t);
       if (!why.empty()) return unusable(why);
       *out = &kSimt;
       return Status();
+#else
+      return no_emulation();
+#endif
     }
     case Device::Cuda: {
 #if defined(SEGLOSS_HAVE_CUDA)
@@ -104,7 +118,9 @@ int64_t auto_cuda_min_elements() {
 }
 
 void release_device_memory() {
+#if defined(SEGLOSS_TEST_HOOKS)
   simt::release_memory();
+#endif
 #if defined(SEGLOSS_HAVE_CUDA)
   if (cuda::info().available) cuda::release_memory();
 #endif
@@ -124,11 +140,15 @@ struct DeviceApi {
 };
 
 Status device_api(Device d, const DeviceApi** out) {
-  static const DeviceApi simt_api{simt::reduce_device, simt::gradient_device, simt::device_alloc, simt::device_free,
-                                  simt::copy_to_device, simt::copy_to_host, simt::unsupported};
   if (d == Device::CudaEmulated) {
+#if defined(SEGLOSS_TEST_HOOKS)
+    static const DeviceApi simt_api{simt::reduce_device, simt::gradient_device, simt::device_alloc, simt::device_free,
+                                    simt::copy_to_device, simt::copy_to_host, simt::unsupported};
     *out = &simt_api;
     return Status();
+#else
+    return no_emulation();
+#endif
   }
 #if defined(SEGLOSS_HAVE_CUDA)
   static const DeviceApi cuda_api{cuda::reduce_device, cuda::gradient_device, cuda::device_alloc, cuda::device_free,

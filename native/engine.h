@@ -1,18 +1,20 @@
-// The one place that picks a backend and sequences the passes:
-// reduce (with input checks) -> finalize -> gradient.
+// The composition root: the one place that knows every backend, picks one
+// and sequences the passes: reduce (with input checks) -> finalize ->
+// gradient. It sits above core/ (which knows no backend), cpu/ and cuda/.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "finalize.h"
-#include "types.h"
+#include "core/finalize.h"
+#include "core/types.h"
 
 namespace segloss {
 
 // CudaEmulated: the CUDA kernels run on the CPU through the SIMT emulation
-// (cuda/simt.h); for tests, not part of the public device option.
+// (cuda/simt.h); for tests, not part of the public device option, and only
+// in an addon built with SEGLOSS_TEST_HOOKS.
 enum class Device : int { Auto = 0, Cpu = 1, Cuda = 2, CudaEmulated = 3 };
 namespace names {
 inline constexpr const char* device[] = {"auto", "cpu", "cuda", "cuda-emulated"};
