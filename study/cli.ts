@@ -16,7 +16,7 @@ import {findCases, loadCase} from './nifti';
 import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, PRESET_NAMES, PresetName, PRESETS} from './presets';
 import {formatDuration} from './progress';
 import {writeReport} from './report';
-import {DataSet, lrLabel, runStudy, syntheticData} from './run';
+import {DataSet, lrLabel, MAX_SEED, runStudy, syntheticData} from './run';
 import {loadTf} from './tf';
 import type {Volume} from './synth';
 
@@ -38,7 +38,7 @@ usage: segloss study [options]
   --patches LIST            S,M,L
   --iterations N            training iterations per configuration (every network)
   --last K                  DSC statistics over the last K iterations (every network)
-  --seed N                  data, weights and patch sampling seed (default 1)
+  --seed N                  data, weights and patch sampling seed, 0 .. 8191 (default 1)
   --backend auto|cpu        auto: tfjs-node when installed, else @tensorflow/tfjs 'cpu' (default auto)
   --fresh                   ignore finished configurations in the results folder (default: resume)
 `;
@@ -63,9 +63,11 @@ function list<T extends string>(arg: string, value: string, allowed: readonly T[
   return [...new Set(items)] as T[];
 }
 
-function integer(arg: string, value: string | undefined, min: number): number {
+function integer(arg: string, value: string | undefined, min: number, max = Infinity): number {
   const n = Number(value);
-  if (value === undefined || !Number.isInteger(n) || n < min) fail(`an integer >= ${min}`, arg, value);
+  if (value === undefined || !Number.isInteger(n) || n < min || n > max) {
+    fail(max === Infinity ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, arg, value);
+  }
   return n;
 }
 
@@ -110,7 +112,7 @@ export function parseArgs(argv: string[]): CliOptions {
     s.lastK = Math.min(lastK ?? s.lastK, s.iterations);
     preset.setups[net] = s;
   }
-  const seed = values.has('--seed') ? integer('--seed', values.get('--seed'), 0) : 1;
+  const seed = values.has('--seed') ? integer('--seed', values.get('--seed'), 0, MAX_SEED) : 1;
   const backend = (values.get('--backend') ?? 'auto') as 'auto' | 'cpu';
   if (backend !== 'auto' && backend !== 'cpu') fail('auto or cpu', '--backend', backend);
   const data = values.get('--data');

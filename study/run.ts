@@ -144,21 +144,43 @@ export function as2d(vols: Volume[]): Volume[] {
   return out;
 }
 
+/** Largest `--seed` for which volumeSeed stays one-to-one within 32 bits. */
+export const MAX_SEED = 8191;
+/** Volumes per split a synthetic data set may hold (the low 16 bits of a volume's seed). */
+const MAX_VOLUMES = 65536;
+
+/**
+ * The generator seed of synthetic volume `index` of a split. One-to-one in
+ * (seed, dims, split, index), so a held-out volume never shares a seed, and
+ * hence its image, with a training volume, whatever the counts: the split is
+ * a bit of its own, not an offset the training count can run into (the old
+ * `+ 50` did in the full preset, 64 training images).
+ */
+export function volumeSeed(seed: number, nd: 2 | 3, split: 'train' | 'test', index: number): number {
+  if (!(Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED)) fail(`an integer in [0, ${MAX_SEED}]`, 'seed', seed);
+  if (!(Number.isInteger(index) && index >= 0 && index < MAX_VOLUMES)) fail(`an integer in [0, ${MAX_VOLUMES})`, 'index', index);
+  return ((seed * 4 + nd) * 2 + (split === 'test' ? 1 : 0)) * MAX_VOLUMES + index;
+}
+
+function fail(what: string, arg: string, value: unknown): never {
+  throw new RangeError(`Expected ${what} for ${arg} but received ${JSON.stringify(value)}`);
+}
+
 /** Synthetic training and held-out volumes for one network, seeded. */
 export function syntheticData(preset: Preset, net: NetName, seed: number): DataSet {
   const s = preset.setups[net];
+  const nd = NET_DIMS[net];
   const rand = mulberry32(seed ^ 0x5eed);
-  const make = (n: number, base: number) => Array.from({length: n}, (_, i) => {
+  const make = (n: number, split: 'train' | 'test') => Array.from({length: n}, (_, i) => {
     const [lo, hi] = s.volumeFraction;
     const f = Math.exp(Math.log(lo) + rand() * (Math.log(hi) - Math.log(lo)));
-    return synthVolume({dims: s.volumeDims, foregroundFraction: f, seed: base + i});
+    return synthVolume({dims: s.volumeDims, foregroundFraction: f, seed: volumeSeed(seed, nd, split, i)});
   });
-  const nd = NET_DIMS[net];
-  const train = make(s.trainVolumes, seed * 1000 + nd * 100);
-  const test = make(s.testVolumes, seed * 1000 + nd * 100 + 50);
+  const train = make(s.trainVolumes, 'train');
+  const test = make(s.testVolumes, 'test');
   return {kind: 'synthetic', train, test,
           describe: `synthetic ${s.volumeDims.join('x')} train ${s.trainVolumes} test ${s.testVolumes} ` +
-                    `fraction ${s.volumeFraction.join('-')} seed ${seed}`};
+                    `fraction ${s.volumeFraction.join('-')} seed ${seed} volume seeds v2`};
 }
 
 /** Zero-pads (the z-scored mean) a channels-last image to sides that are multiples of m. */

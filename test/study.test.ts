@@ -14,13 +14,17 @@ import * as zlib from 'zlib';
 
 import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
+import {PRESETS} from '../study/presets';
+import type {Preset} from '../study/presets';
+import {MAX_SEED, syntheticData, volumeSeed} from '../study/run';
 import {dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
 import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
 import {loadTf} from '../study/tf';
 
-const {tf, note} = loadTf();
+const loaded = loadTf();
+const {tf, note} = loaded;
 
 function tmpDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `segloss-${name}-`));
@@ -272,6 +276,36 @@ describe('tiny study end to end', () => {
     expect(json4.ran).toBe(1);
     expect(json4.configs[0].dscCurve).toHaveLength(TINY_IT + 1);
   }, 120000);
+});
+
+describe('held-out synthetic data', () => {
+  it('never shares a generator seed with a training volume, however many training volumes', () => {
+    // the old scheme offset the held-out seeds by 50: 64 training images (the full preset) overlapped 14 of 16
+    const t = PRESETS.tiny;
+    const many: Preset = {...t, setups: {...t.setups, unet2d: {...t.setups.unet2d, volumeDims: [8, 8],
+                                                                 trainVolumes: 70, testVolumes: 20}}};
+    const d = syntheticData(many, 'unet2d', 1);
+    const trainSources = new Set(d.train.map((v) => v.source));
+    expect(trainSources.size).toBe(70);
+    expect(d.test.map((v) => v.source).filter((s) => trainSources.has(s))).toEqual([]);
+    expect(new Set(d.test.map((v) => v.source)).size).toBe(20);
+  });
+
+  it('volumeSeed keeps the splits apart for every preset, network and seed', () => {
+    for (const preset of Object.values(PRESETS)) {
+      for (const [net, nd] of [['unet2d', 2], ['highresnet3d', 3]] as const) {
+        const s = preset.setups[net];
+        for (const seed of [0, 1, 2, 3, 100, MAX_SEED]) {
+          const train = new Set(Array.from({length: s.trainVolumes}, (_, i) => volumeSeed(seed, nd, 'train', i)));
+          const test = Array.from({length: s.testVolumes}, (_, i) => volumeSeed(seed, nd, 'test', i));
+          expect(test.filter((x) => train.has(x))).toEqual([]);
+          expect(Math.max(...train, ...test)).toBeLessThan(2 ** 32);   // mulberry32 keeps 32 bits
+        }
+      }
+    }
+    expect(() => volumeSeed(MAX_SEED + 1, 2, 'train', 0)).toThrow(`Expected an integer in [0, ${MAX_SEED}] for seed but received ${MAX_SEED + 1}`);
+    expect(() => parseArgs(['--seed', String(MAX_SEED + 1)])).toThrow(`Expected an integer in [0, ${MAX_SEED}] for --seed`);
+  });
 });
 
 // ---- NIfTI ----
