@@ -6,8 +6,9 @@
  *
  * Each finished configuration is written to `<out>/configs/<id>.json` at
  * once, with a fingerprint of everything that determines it (preset values,
- * data, seed); a rerun skips a configuration whose file has the same
- * fingerprint, so an interrupted study resumes where it stopped.
+ * data, seed, code version, backend); a rerun skips a configuration whose
+ * file has the same fingerprint, so an interrupted study resumes where it
+ * stopped.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -72,6 +73,8 @@ export interface StudyOptions {
   loaded: LoadedTf;
   /** Where progress goes (stderr by default). */
   stream?: NodeJS.WriteStream;
+  /** The code version for the fingerprint (default codeVersion(); tests change it). */
+  version?: CodeVersion;
 }
 
 export function quantile(sorted: number[], q: number): number {
@@ -238,9 +241,65 @@ export function dsc(pred: Uint8Array, label: Uint8Array): {dsc: number; inter: n
   return {dsc: total === 0 ? 1 : (2 * inter) / total, inter, total};
 }
 
+/** What code produced a result: the package version and a hash of the study and lib sources that ran. */
+export interface CodeVersion {
+  package: string;
+  code: string;
+}
+
+let cachedVersion: CodeVersion | undefined;
+
+/** Every file under `dir` (recursively) whose name ends in `ext`, as sorted paths. */
+function sourceFiles(dir: string, ext: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, {withFileTypes: true})) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...sourceFiles(p, ext));
+    else if (e.name.endsWith(ext) && !e.name.endsWith(`.d${ext}`)) out.push(p);
+  }
+  return out.sort();
+}
+
+/**
+ * The running code's version, for the resume fingerprint: segloss's
+ * package.json version, and a sha256 over the study and lib sources next to
+ * this file (.ts under ts-node / jest, .js in dist), so an edit to a loss, a
+ * net or the sampler does not resume results computed by the old code. The
+ * native addon is covered by the package version only.
+ */
+export function codeVersion(): CodeVersion {
+  if (cachedVersion) return cachedVersion;
+  let dir = __dirname;
+  let pkg = 'unknown';
+  for (let up = 0; up < 4; up++, dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!fs.existsSync(file)) continue;
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as {name?: string; version?: string};
+    if (json.name === 'segloss') {
+      pkg = json.version ?? 'unknown';
+      break;
+    }
+  }
+  const ext = path.extname(__filename);
+  const hash = crypto.createHash('sha256');
+  for (const f of [...sourceFiles(__dirname, ext), ...sourceFiles(path.join(__dirname, '..', 'lib'), ext)]) {
+    hash.update(path.relative(path.join(__dirname, '..'), f)).update('\0').update(fs.readFileSync(f)).update('\0');
+  }
+  cachedVersion = {package: pkg, code: hash.digest('hex').slice(0, 16)};
+  return cachedVersion;
+}
+
+/**
+ * The resume key of one configuration: everything that determines its
+ * numbers (setup, data, seed, the loss and its options, learning rate,
+ * patch), the code version and the tensorflow.js backend (TensorFlow and
+ * the pure-JS kernels do not round alike).
+ */
 function fingerprint(o: StudyOptions, net: NetName, extra: object): string {
   const s = o.preset.setups[net];
-  const text = JSON.stringify({version: 1, setup: s,
+  const v = o.version ?? codeVersion();
+  const text = JSON.stringify({version: 2, package: v.package, code: v.code, backend: o.loaded.backend, setup: s,
                                data: o.data[net].describe, seed: o.seed, ...extra});
   return crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

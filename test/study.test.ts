@@ -16,7 +16,7 @@ import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
 import {PRESETS} from '../study/presets';
 import type {Preset} from '../study/presets';
-import {MAX_SEED, syntheticData, volumeSeed} from '../study/run';
+import {codeVersion, MAX_SEED, runStudy, syntheticData, volumeSeed} from '../study/run';
 import {dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
@@ -278,6 +278,13 @@ describe('tiny study end to end', () => {
   }, 120000);
 });
 
+/** The tiny preset narrowed to one configuration of `iterations` steps (for the fingerprint tests). */
+function onePreset(iterations: number): Preset {
+  const t = PRESETS.tiny;
+  return {...t, nets: ['unet2d'], losses: ['GDLv'], patches: ['S'],
+          setups: {...t.setups, unet2d: {...t.setups.unet2d, iterations, lastK: 1}}};
+}
+
 describe('held-out synthetic data', () => {
   it('never shares a generator seed with a training volume, however many training volumes', () => {
     // the old scheme offset the held-out seeds by 50: 64 training images (the full preset) overlapped 14 of 16
@@ -306,6 +313,27 @@ describe('held-out synthetic data', () => {
     expect(() => volumeSeed(MAX_SEED + 1, 2, 'train', 0)).toThrow(`Expected an integer in [0, ${MAX_SEED}] for seed but received ${MAX_SEED + 1}`);
     expect(() => parseArgs(['--seed', String(MAX_SEED + 1)])).toThrow(`Expected an integer in [0, ${MAX_SEED}] for --seed`);
   });
+});
+
+describe('resume fingerprint', () => {
+  const out = tmpDir('fingerprint');
+  afterAll(() => fs.rmSync(out, {recursive: true, force: true}));
+
+  it('names the package version, the code and the backend: a change in any of them trains again', async () => {
+    const preset = onePreset(2);
+    const data = {unet2d: syntheticData(preset, 'unet2d', 1)} as Parameters<typeof runStudy>[0]['data'];
+    const sink = {isTTY: false, write: () => true} as unknown as NodeJS.WriteStream;
+    const base = {preset, data, out, seed: 1, loaded, stream: sink};
+    const v = codeVersion();
+    expect(v.package).toBe(JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
+    expect(v.code).toMatch(/^[0-9a-f]{16}$/);
+    expect((await runStudy(base)).ran).toHaveLength(1);
+    expect((await runStudy(base)).skipped).toHaveLength(1);                      // same code, same backend: resumes
+    expect((await runStudy({...base, version: {...v, package: '9.9.9'}})).ran).toHaveLength(1);
+    expect((await runStudy({...base, version: {...v, code: '0000000000000000'}})).ran).toHaveLength(1);
+    expect((await runStudy({...base, loaded: {...loaded, backend: 'other'}})).ran).toHaveLength(1);
+    expect((await runStudy(base)).ran).toHaveLength(1);                          // the file now holds the 'other' run
+  }, 60000);
 });
 
 // ---- NIfTI ----
