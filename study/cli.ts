@@ -13,7 +13,7 @@ import * as path from 'path';
 
 import {NET_DIMS, NET_NAMES, NetName} from './nets';
 import {findCases, loadCase} from './nifti';
-import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, PRESET_NAMES, PresetName, PRESETS} from './presets';
+import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, presetLabel, PRESET_NAMES, PresetName, PRESETS} from './presets';
 import {formatDuration} from './progress';
 import {writeReport} from './report';
 import {DataSet, lrLabel, MAX_SEED, runStudy, syntheticData} from './run';
@@ -93,7 +93,11 @@ export function parseArgs(argv: string[]): CliOptions {
   if (!PRESET_NAMES.includes(presetName)) fail(`one of ${PRESET_NAMES.join(', ')}`, '--preset', presetName);
   const base = PRESETS[presetName];
   const preset: Preset = {...base, nets: [...base.nets], losses: [...base.losses], lrs: [...base.lrs],
-                          patches: [...base.patches]};
+                          patches: [...base.patches], changes: []};
+  // every option that changes the preset's grid or sizes, in a fixed order, for the summary's title
+  for (const key of ['--nets', '--losses', '--lrs', '--patches', '--iterations', '--last']) {
+    if (values.has(key)) preset.changes.push(`${key} ${values.get(key)}`);
+  }
   if (values.has('--nets')) preset.nets = list<NetName>('--nets', values.get('--nets')!, NET_NAMES);
   if (values.has('--losses')) preset.losses = list<LossKey>('--losses', values.get('--losses')!, LOSS_KEYS);
   if (values.has('--patches')) preset.patches = list<PatchKey>('--patches', values.get('--patches')!, PATCH_KEYS);
@@ -167,7 +171,7 @@ export async function studyMain(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const log = (s: string) => process.stdout.write(`${s}\n`);
   const loaded = loadTf(o.backend);
-  log(`segloss study, preset '${o.preset.name}': tensorflow.js ${loaded.note}`);
+  log(`segloss study, preset ${presetLabel(o.preset)}: tensorflow.js ${loaded.note}`);
   const data = loadData(o, log);
   if (o.fresh && fs.existsSync(path.join(o.out, 'configs'))) fs.rmSync(path.join(o.out, 'configs'), {recursive: true});
   const total = o.preset.nets.length * o.preset.losses.length * o.preset.lrs.length * o.preset.patches.length;

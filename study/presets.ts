@@ -33,7 +33,10 @@ export interface NetSetup {
 }
 
 export interface Preset {
+  /** The preset the run started from. */
   name: PresetName;
+  /** Command-line options that changed it, as given ('--iterations 1000'); empty for the preset as defined. */
+  changes: string[];
   nets: NetName[];
   losses: LossKey[];
   lrs: number[];
@@ -50,7 +53,7 @@ const QUICK_SETUPS: Record<NetName, NetSetup> = {
 
 export const PRESETS: Record<PresetName, Preset> = {
   tiny: {
-    name: 'tiny', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
+    name: 'tiny', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
     setups: {
       unet2d: {volumeDims: [32, 32], patch: {S: 8, M: 16, L: 32}, batch: {S: 2, M: 2, L: 1}, width: 4,
                iterations: 6, lastK: 3, trainVolumes: 4, testVolumes: 2, volumeFraction: [0.005, 0.03]},
@@ -59,11 +62,11 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   quick: {
-    name: 'quick', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    name: 'quick', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS], setups: QUICK_SETUPS,
   },
   full: {
-    name: 'full', nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    name: 'full', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS],
     setups: {
       unet2d: {volumeDims: [96, 96], patch: {S: 24, M: 48, L: 96}, batch: {S: 5, M: 3, L: 1}, width: 16,
@@ -73,3 +76,12 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
 };
+
+/**
+ * What ran, in words: `'quick'`, or `'quick' with --nets unet2d --iterations
+ * 1000` when options changed it (a summary that says only 'quick' would
+ * claim the preset's iteration counts and grid).
+ */
+export function presetLabel(p: Preset): string {
+  return p.changes.length === 0 ? `'${p.name}'` : `'${p.name}' with ${p.changes.join(' ')}`;
+}

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {NET_LABEL, NetName} from './nets';
-import {LossKey, PatchKey, Preset} from './presets';
+import {LossKey, PatchKey, Preset, presetLabel} from './presets';
 import {ConfigResult, lrLabel, quantile} from './run';
 
 export interface ReportMeta {
@@ -263,7 +263,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
   const p = meta.preset;
   const ls = lossSummaries(rs, p);
   const md: string[] = [
-    `# segloss study: preset '${p.name}'`,
+    `# segloss study: preset ${presetLabel(p)}`,
     '',
     `- backend: ${meta.backendNote}`,
     `- grid: ${p.nets.length} networks x ${p.losses.length} losses (${p.losses.join(', ')}) x learning rates ` +

@@ -14,7 +14,7 @@ import * as zlib from 'zlib';
 
 import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
-import {PRESETS} from '../study/presets';
+import {presetLabel, PRESETS} from '../study/presets';
 import type {Preset} from '../study/presets';
 import {codeVersion, MAX_SEED, runStudy, syntheticData, volumeSeed} from '../study/run';
 import {dilatedConv3d} from '../study/nets';
@@ -144,6 +144,13 @@ describe('study CLI arguments', () => {
     expect(o.preset.setups.highresnet3d.lastK).toBe(3);
     expect(o.out).toBe('/tmp/x');
   });
+  it('names the preset that actually runs: the preset, then every option that changed it', () => {
+    // the 1000-iteration UNet run's summary called itself "preset 'quick'"
+    const o = parseArgs(['--nets', 'unet2d', '--iterations', '1000', '--last', '200', '--out', 'x', '--seed', '2']);
+    expect(presetLabel(o.preset)).toBe("'quick' with --nets unet2d --iterations 1000 --last 200");
+    expect(presetLabel(parseArgs(['--preset', 'full']).preset)).toBe("'full'");
+    expect(PRESETS.quick.changes).toEqual([]);     // parseArgs copies, never edits, the preset table
+  });
   it.each([
     [['--preset', 'huge'], 'Expected one of tiny, quick, full for --preset but received "huge"'],
     [['--losses', 'GDL'], 'Expected a comma-separated list of WCE, DL2, SS, GDLv for --losses but received "GDL"'],
@@ -200,7 +207,9 @@ describe('tiny study end to end', () => {
     const argv = ['study', '--preset', 'tiny', '--iterations', String(TINY_IT), '--out', out];
     const first = await quiet(() => main(argv));
     expect(first.value).toBe(0);
-    expect(first.out).toContain(`tensorflow.js ${note}`);
+    expect(first.out).toContain(`segloss study, preset 'tiny' with --iterations ${TINY_IT}: tensorflow.js ${note}`);
+    expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8').split('\n')[0])
+      .toBe(`# segloss study: preset 'tiny' with --iterations ${TINY_IT}`);
     const nets = ['unet2d', 'highresnet3d'];
     for (const f of ['summary.md', 'results.json', ...nets.flatMap((n) => [`table_${n}.md`, `test_${n}.md`,
                                                                            `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`])]) {
