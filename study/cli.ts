@@ -13,7 +13,8 @@ import * as path from 'path';
 
 import {NET_DIMS, NET_NAMES, NetName} from './nets';
 import {findCases, loadCase} from './nifti';
-import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, presetLabel, PRESET_NAMES, PresetName, PRESETS} from './presets';
+import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, presetLabel, PRESET_NAMES, PresetName, PRESETS, SS_FORMS, SsForm,
+  WCE_WEIGHTS, WceWeights} from './presets';
 import {formatDuration} from './progress';
 import {writeReport} from './report';
 import {DataSet, lrLabel, MAX_SEED, runStudy, syntheticData} from './run';
@@ -38,6 +39,12 @@ usage: segloss study [options]
   --patches LIST            S,M,L
   --iterations N            training iterations per configuration (every network)
   --last K                  DSC statistics over the last K iterations (every network)
+  --ss niftynet|printed     the SS column's loss: niftynet = as NiftyNet (the paper's code) computes it, summed over
+                            both classes (lambda drops out with two classes); printed = the paper's formula,
+                            foreground only, lambda 0.05 (default niftynet)
+  --wce-weights reference|paper
+                            WCE's foreground weight (N - G) / G from the reference labels of the batch, or from the
+                            predictions as the paper prints it (default reference)
   --seed N                  data, weights and patch sampling seed, 0 .. 8191 (default 1)
   --backend auto|cpu        auto: tfjs-node when installed, else @tensorflow/tfjs 'cpu' (default auto)
   --fresh                   ignore finished configurations in the results folder (default: resume)
@@ -76,7 +83,7 @@ export function parseArgs(argv: string[]): CliOptions {
   const values = new Map<string, string>();
   let fresh = false;
   const valued = ['--preset', '--data', '--out', '--nets', '--losses', '--lrs', '--patches', '--iterations', '--last',
-                  '--seed', '--backend'];
+                  '--ss', '--wce-weights', '--seed', '--backend'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fresh') {
@@ -95,7 +102,7 @@ export function parseArgs(argv: string[]): CliOptions {
   const preset: Preset = {...base, nets: [...base.nets], losses: [...base.losses], lrs: [...base.lrs],
                           patches: [...base.patches], changes: []};
   // every option that changes the preset's grid or sizes, in a fixed order, for the summary's title
-  for (const key of ['--nets', '--losses', '--lrs', '--patches', '--iterations', '--last']) {
+  for (const key of ['--nets', '--losses', '--lrs', '--patches', '--iterations', '--last', '--ss', '--wce-weights']) {
     if (values.has(key)) preset.changes.push(`${key} ${values.get(key)}`);
   }
   if (values.has('--nets')) preset.nets = list<NetName>('--nets', values.get('--nets')!, NET_NAMES);
@@ -106,6 +113,16 @@ export function parseArgs(argv: string[]): CliOptions {
     const lrs = raw.split(',').map((s) => Number(s.trim()));
     if (lrs.length === 0 || lrs.some((x) => !(x > 0 && x < 1))) fail('a comma-separated list of learning rates in (0, 1)', '--lrs', raw);
     preset.lrs = [...new Set(lrs)];
+  }
+  if (values.has('--ss')) {
+    const ss = values.get('--ss') as SsForm;
+    if (!SS_FORMS.includes(ss)) fail(`one of ${SS_FORMS.join(', ')}`, '--ss', ss);
+    preset.ss = ss;
+  }
+  if (values.has('--wce-weights')) {
+    const w = values.get('--wce-weights') as WceWeights;
+    if (!WCE_WEIGHTS.includes(w)) fail(`one of ${WCE_WEIGHTS.join(', ')}`, '--wce-weights', w);
+    preset.wceWeights = w;
   }
   const iterations = values.has('--iterations') ? integer('--iterations', values.get('--iterations'), 1) : undefined;
   const lastK = values.has('--last') ? integer('--last', values.get('--last'), 1) : undefined;

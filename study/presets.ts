@@ -11,6 +11,26 @@ export const LOSS_KEYS: LossKey[] = ['WCE', 'DL2', 'SS', 'GDLv'];
 export type PatchKey = 'S' | 'M' | 'L';
 export const PATCH_KEYS: PatchKey[] = ['S', 'M', 'L'];
 export type PresetName = 'tiny' | 'quick' | 'full';
+
+/**
+ * Which sensitivity-specificity the SS column trains with (docs/losses.md):
+ * - 'niftynet': as NiftyNet computes it, the paper's code: summed over both
+ *   classes, background included (includeBackground: true, classReduction:
+ *   'sum'). With two classes the lambda terms of the two classes add up to
+ *   sensitivity + specificity with equal weight, so lambda drops out.
+ * - 'printed': the formula as the paper prints it, foreground only,
+ *   lambda = 0.05 on sensitivity and 0.95 on specificity.
+ */
+export type SsForm = 'niftynet' | 'printed';
+export const SS_FORMS: SsForm[] = ['niftynet', 'printed'];
+/**
+ * WCE's foreground weight (N - G) / G, from:
+ * - 'reference': the reference (label) counts of the batch (the loss
+ *   library's 'inverse-frequency'),
+ * - 'paper': the predictions' soft counts, as the paper prints it ('paper').
+ */
+export type WceWeights = 'reference' | 'paper';
+export const WCE_WEIGHTS: WceWeights[] = ['reference', 'paper'];
 export const PRESET_NAMES: PresetName[] = ['tiny', 'quick', 'full'];
 
 export interface NetSetup {
@@ -37,6 +57,10 @@ export interface Preset {
   name: PresetName;
   /** Command-line options that changed it, as given ('--iterations 1000'); empty for the preset as defined. */
   changes: string[];
+  /** SS as NiftyNet computes it, or as the paper prints it. */
+  ss: SsForm;
+  /** Where WCE's class weights come from. */
+  wceWeights: WceWeights;
   nets: NetName[];
   losses: LossKey[];
   lrs: number[];
@@ -53,7 +77,8 @@ const QUICK_SETUPS: Record<NetName, NetSetup> = {
 
 export const PRESETS: Record<PresetName, Preset> = {
   tiny: {
-    name: 'tiny', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
+    name: 'tiny', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
     setups: {
       unet2d: {volumeDims: [32, 32], patch: {S: 8, M: 16, L: 32}, batch: {S: 2, M: 2, L: 1}, width: 4,
                iterations: 6, lastK: 3, trainVolumes: 4, testVolumes: 2, volumeFraction: [0.005, 0.03]},
@@ -62,11 +87,13 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   quick: {
-    name: 'quick', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    name: 'quick', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS], setups: QUICK_SETUPS,
   },
   full: {
-    name: 'full', changes: [], nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    name: 'full', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS],
     setups: {
       unet2d: {volumeDims: [96, 96], patch: {S: 24, M: 48, L: 96}, batch: {S: 5, M: 3, L: 1}, width: 16,
@@ -84,4 +111,23 @@ export const PRESETS: Record<PresetName, Preset> = {
  */
 export function presetLabel(p: Preset): string {
   return p.changes.length === 0 ? `'${p.name}'` : `'${p.name}' with ${p.changes.join(' ')}`;
+}
+
+/** A loss's column name with its setting where it has one: 'WCE (reference weights)', 'SS (NiftyNet)'. */
+export function lossLabel(loss: LossKey, p: Pick<Preset, 'ss' | 'wceWeights'>): string {
+  if (loss === 'WCE') return `WCE (${p.wceWeights} weights)`;
+  if (loss === 'SS') return p.ss === 'niftynet' ? 'SS (NiftyNet)' : 'SS (printed, λ 0.05)';
+  return loss;
+}
+
+/** One sentence on the SS and WCE settings, for the summary. */
+export function lossSettingsNote(p: Pick<Preset, 'ss' | 'wceWeights'>): string {
+  const ss = p.ss === 'niftynet'
+    ? 'SS as NiftyNet computes it (summed over foreground and background, so with two classes lambda drops out: ' +
+      'sensitivity and specificity weigh the same; --ss niftynet)'
+    : 'SS as the paper prints it (foreground only, lambda 0.05 on sensitivity, 0.95 on specificity; --ss printed)';
+  const wce = p.wceWeights === 'reference'
+    ? "WCE's foreground weight (N - G) / G from the reference labels of each batch (--wce-weights reference)"
+    : "WCE's foreground weight (N - P) / P from the predictions, as the paper prints it (--wce-weights paper)";
+  return `${ss}; ${wce}; DL2 and GDLv with the package defaults; every loss fuses the sigmoid of one logit channel`;
 }

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {NET_LABEL, NetName} from './nets';
-import {LossKey, PatchKey, Preset, presetLabel} from './presets';
+import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel} from './presets';
 import {ConfigResult, lrLabel, quantile} from './run';
 
 export interface ReportMeta {
@@ -48,7 +48,7 @@ function lrsAscending(preset: Preset): number[] {
 
 /** Paper-format table: rows patch x LR, columns losses, cells "median (IQR)". */
 export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
-  const head = ['Patch', 'Side', 'Imbalance', 'LR', ...preset.losses];
+  const head = ['Patch', 'Side', 'Imbalance', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const patch of preset.patches) {
     for (const lr of lrsAscending(preset)) {
@@ -66,7 +66,7 @@ export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName):
 
 /** Held-out DSC (median over volumes), same layout. */
 export function testTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
-  const head = ['Patch', 'LR', ...preset.losses];
+  const head = ['Patch', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const patch of preset.patches) {
     for (const lr of lrsAscending(preset)) {
@@ -83,6 +83,8 @@ export function testTable(rs: ConfigResult[], preset: Preset, net: NetName): str
 export interface LossSummary {
   net: NetName;
   loss: LossKey;
+  /** The loss with its setting (lossLabel). */
+  label: string;
   configs: number;
   /** Held-out DSC (median over volumes) across the LR x patch grid. */
   testMedian: number;
@@ -101,7 +103,7 @@ export function lossSummaries(rs: ConfigResult[], preset: Preset): LossSummary[]
       if (mine.length === 0) continue;
       const t = mine.map((r) => r.testDscMedian).sort((a, b) => a - b);
       const best = mine.reduce((a, b) => (b.testDscMedian > a.testDscMedian ? b : a));
-      out.push({net, loss, configs: mine.length, testMedian: quantile(t, 0.5), testMin: t[0], testMax: t[t.length - 1],
+      out.push({net, loss, label: lossLabel(loss, preset), configs: mine.length, testMedian: quantile(t, 0.5), testMin: t[0], testMax: t[t.length - 1],
                 best: `${best.patch} ${lrLabel(best.lr)}`, collapsed: mine.filter((r) => r.dscMedian < 0.1).length});
     }
   }
@@ -112,7 +114,7 @@ export function lossSummaryTable(ls: LossSummary[], net: NetName): string {
   const lines = ['| Loss | held-out DSC, median over the grid | worst | best (patch, LR) | configs with train DSC < 0.1 |',
                  '|---|---|---|---|---|'];
   for (const s of ls.filter((x) => x.net === net)) {
-    lines.push(`| ${s.loss} | ${fmt(s.testMedian)} | ${fmt(s.testMin)} | ${fmt(s.testMax)} (${s.best}) | ${s.collapsed} of ${s.configs} |`);
+    lines.push(`| ${s.label} | ${fmt(s.testMedian)} | ${fmt(s.testMin)} | ${fmt(s.testMax)} (${s.best}) | ${s.collapsed} of ${s.configs} |`);
   }
   return lines.join('\n');
 }
@@ -153,7 +155,7 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
          `training DSC (median, last ${preset.setups[net].lastK} of ${preset.setups[net].iterations} iterations) over learning rate x patch size</text>`);
   preset.losses.forEach((loss, li) => {
     const x0 = left + li * (pw + panelGap);
-    b.push(`<text x="${x0 + pw / 2}" y="${top - 10}" text-anchor="middle" font-weight="bold">${loss}</text>`);
+    b.push(`<text x="${x0 + pw / 2}" y="${top - 10}" text-anchor="middle" font-weight="bold">${esc(lossLabel(loss, preset))}</text>`);
     lrs.forEach((lr, ri) => {
       if (li === 0) b.push(`<text x="${x0 - 6}" y="${top + ri * cellH + cellH / 2 + 4}" text-anchor="end">${lrLabel(lr)}</text>`);
       preset.patches.forEach((patch, ci) => {
@@ -208,7 +210,7 @@ export function curvesFigure(rs: ConfigResult[], preset: Preset, net: NetName): 
          `training DSC per iteration (moving average over ${window})</text>`);
   preset.losses.forEach((loss, li) => {
     const x0 = left + li * (pw + gap);
-    b.push(`<text x="${x0 + pw / 2}" y="${top - 8}" text-anchor="middle" font-weight="bold">${loss}</text>`);
+    b.push(`<text x="${x0 + pw / 2}" y="${top - 8}" text-anchor="middle" font-weight="bold">${esc(lossLabel(loss, preset))}</text>`);
     b.push(`<rect x="${x0}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
     for (const t of [0, 0.5, 1]) {
       const y = top + ph - t * ph;
@@ -270,6 +272,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
       `${p.lrs.map(lrLabel).join(', ')} x patch sizes ${p.patches.join(', ')}; Adam; ` +
       `${p.nets.map((n) => `${NET_LABEL[n]} ${p.setups[n].iterations} iterations, DSC statistics over the last ${p.setups[n].lastK}`).join('; ')}; ` +
       `seed ${meta.seed}`,
+    `- losses: ${lossSettingsNote(p)}`,
     `- this run: ${meta.ran} configurations trained, ${meta.skipped} resumed from disk, ${meta.seconds.toFixed(1)} s; ` +
       `training + held-out segmentation of all ${rs.length} configurations took ${rs.reduce((t, r) => t + r.seconds, 0).toFixed(1)} s ` +
       `(${[...new Set(rs.map((r) => r.backend))].join(', ')})`,

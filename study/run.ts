@@ -38,6 +38,8 @@ export interface ConfigResult {
   fingerprint: string;
   net: NetName;
   loss: LossKey;
+  /** The options the loss trained with (lossOptions). */
+  lossOptions: Record<string, unknown>;
   lr: number;
   patch: PatchKey;
   /** Patch side(s) actually used and the batch size. */
@@ -115,14 +117,30 @@ function seglossTfjs(): typeof SeglossTfjs {
   return require('../lib/tfjs') as typeof SeglossTfjs;
 }
 
-function lossFn(key: LossKey) {
-  // One logit channel per voxel: every loss fuses the sigmoid (the paper's two-class setting).
-  const seglossLosses = seglossTfjs().losses;
+/**
+ * The options each loss trains with: one logit channel per voxel, so every
+ * loss fuses the sigmoid (the paper's two-class setting); SS and WCE as the
+ * preset chooses (presets.ts: SsForm, WceWeights); the package defaults
+ * otherwise (docs/losses.md). Part of the fingerprint.
+ */
+export function lossOptions(key: LossKey, p: Pick<Preset, 'ss' | 'wceWeights'>): Record<string, unknown> {
   switch (key) {
-    case 'WCE': return seglossLosses.weightedCrossEntropy({activation: 'sigmoid'});
-    case 'DL2': return seglossLosses.dice({activation: 'sigmoid'});
-    case 'SS': return seglossLosses.sensitivitySpecificity({activation: 'sigmoid'});
-    case 'GDLv': return seglossLosses.generalizedDice({activation: 'sigmoid'});
+    case 'WCE': return {activation: 'sigmoid', classWeights: p.wceWeights === 'paper' ? 'paper' : 'inverse-frequency'};
+    case 'DL2': return {activation: 'sigmoid'};
+    case 'SS': return p.ss === 'niftynet' ? {activation: 'sigmoid', includeBackground: true, classReduction: 'sum'}
+                                          : {activation: 'sigmoid', lambda: 0.05};
+    case 'GDLv': return {activation: 'sigmoid'};
+  }
+}
+
+function lossFn(key: LossKey, p: Preset) {
+  const seglossLosses = seglossTfjs().losses;
+  const options = lossOptions(key, p);
+  switch (key) {
+    case 'WCE': return seglossLosses.weightedCrossEntropy(options);
+    case 'DL2': return seglossLosses.dice(options);
+    case 'SS': return seglossLosses.sensitivitySpecificity(options);
+    case 'GDLv': return seglossLosses.generalizedDice(options);
   }
 }
 
@@ -320,7 +338,7 @@ export function plan(o: StudyOptions): Planned[] {
       for (const lr of o.preset.lrs) {
         for (const loss of o.preset.losses) {
           out.push({id: configId(net, loss, lr, patch), net, loss, lr, patch,
-                    fingerprint: fingerprint(o, net, {loss, lr, patch})});
+                    fingerprint: fingerprint(o, net, {loss, options: lossOptions(loss, o.preset), lr, patch})});
         }
       }
     }
@@ -355,7 +373,7 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   // the same initial weights and the same patch sequence for every loss and learning rate
   const model = buildNet(tf, p.net, {channels, width: setup.width, seed: o.seed * 7 + nd});
   const optimizer = tf.train.adam(p.lr);
-  model.compile({optimizer, loss: lossFn(p.loss), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
+  model.compile({optimizer, loss: lossFn(p.loss, o.preset), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
   const rand = mulberry32(o.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
   const P = product(size);
   const lossCurve: (number | null)[] = [];
@@ -406,7 +424,7 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   const q1 = quantile(last, 0.25);
   const q3 = quantile(last, 0.75);
   return {
-    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, lr: p.lr, patch: p.patch, patchSize: size, batch,
+    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, lossOptions: lossOptions(p.loss, o.preset), lr: p.lr, patch: p.patch, patchSize: size, batch,
     iterations: setup.iterations, lastK: setup.lastK, backend: o.loaded.backend,
     lossCurve, dscCurve,
     dscMedian: quantile(last, 0.5), dscQ1: q1, dscQ3: q3, dscIQR: q3 - q1,

@@ -14,9 +14,10 @@ import * as zlib from 'zlib';
 
 import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
-import {presetLabel, PRESETS} from '../study/presets';
+import {lossLabel, presetLabel, PRESETS} from '../study/presets';
+import type {LossKey} from '../study/presets';
 import type {Preset} from '../study/presets';
-import {codeVersion, MAX_SEED, runStudy, syntheticData, volumeSeed} from '../study/run';
+import {codeVersion, lossOptions, MAX_SEED, runStudy, syntheticData, volumeSeed} from '../study/run';
 import {dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
@@ -157,12 +158,45 @@ describe('study CLI arguments', () => {
     [['--lrs', '0.1,2'], 'Expected a comma-separated list of learning rates in (0, 1) for --lrs but received "0.1,2"'],
     [['--iterations', '0'], 'Expected an integer >= 1 for --iterations but received "0"'],
     [['--out'], 'Expected a value for --out but received null'],
+    [['--ss', 'paper'], 'Expected one of niftynet, printed for --ss but received "paper"'],
+    [['--wce-weights', 'inverse-frequency'], 'Expected one of reference, paper for --wce-weights but received "inverse-frequency"'],
     [['--bogus', '1'], 'for an option but received "--bogus"'],
   ])('%j -> %s', (argv, message) => {
     expect(() => parseArgs(argv as string[])).toThrow(message);
   });
   it('rejects an unknown command', async () => {
     await expect(main(['train'])).rejects.toThrow('Expected the command study for segloss but received "train"');
+  });
+});
+
+describe('loss settings', () => {
+  it('SS is NiftyNet\'s form by default, the printed form on request; WCE weights from the reference or the predictions', () => {
+    const d = parseArgs([]).preset;
+    expect([d.ss, d.wceWeights]).toEqual(['niftynet', 'reference']);
+    expect(lossOptions('SS', d)).toEqual({activation: 'sigmoid', includeBackground: true, classReduction: 'sum'});
+    expect(lossOptions('WCE', d)).toEqual({activation: 'sigmoid', classWeights: 'inverse-frequency'});
+    const o = parseArgs(['--ss', 'printed', '--wce-weights', 'paper']).preset;
+    expect(lossOptions('SS', o)).toEqual({activation: 'sigmoid', lambda: 0.05});
+    expect(lossOptions('WCE', o)).toEqual({activation: 'sigmoid', classWeights: 'paper'});
+    expect(lossOptions('GDLv', o)).toEqual({activation: 'sigmoid'});
+    expect(presetLabel(o)).toBe("'quick' with --ss printed --wce-weights paper");
+    expect(['WCE', 'DL2', 'SS', 'GDLv'].map((l) => lossLabel(l as LossKey, d)))
+      .toEqual(['WCE (reference weights)', 'DL2', 'SS (NiftyNet)', 'GDLv']);
+    expect(lossLabel('WCE', o)).toBe('WCE (paper weights)');
+    expect(lossLabel('SS', o)).toBe('SS (printed, λ 0.05)');
+  });
+
+  it('NiftyNet\'s SS does not depend on lambda with two classes; the printed form does', () => {
+    const {ops} = require('../lib/tfjs') as typeof import('../lib/tfjs');
+    const rand = mulberry32(3);
+    const logits = tf.tensor(Array.from({length: 64}, () => rand() * 4 - 2), [1, 8, 8, 1]);
+    const labels = tf.tensor(Array.from({length: 64}, (_, i) => (i % 7 === 0 ? 1 : 0)), [1, 8, 8, 1]);
+    const ss = (extra: object, lambda: number) =>
+      ops.sensitivitySpecificity(labels, logits, {activation: 'sigmoid', lambda, ...extra}).dataSync()[0];
+    const niftynet = {includeBackground: true, classReduction: 'sum'};
+    expect(ss(niftynet, 0.05)).toBeCloseTo(ss(niftynet, 0.5), 6);
+    expect(ss(niftynet, 0.05)).toBeCloseTo(ss(niftynet, 0.95), 6);
+    expect(Math.abs(ss({}, 0.05) - ss({}, 0.5))).toBeGreaterThan(1e-3);
   });
 });
 
@@ -223,7 +257,9 @@ describe('tiny study end to end', () => {
       }
       expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
-      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \| DL2 \| SS \| GDLv \|/);
+      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
+      expect(fs.readFileSync(path.join(out, `test_${n}.md`), 'utf8'))
+        .toMatch(/^\| Patch \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
       expect(table.trim().split('\n')).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
       expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\) \|/);
     }
