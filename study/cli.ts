@@ -45,7 +45,10 @@ usage: segloss study [options]
   --wce-weights reference|paper
                             WCE's foreground weight (N - G) / G from the reference labels of the batch, or from the
                             predictions as the paper prints it (default reference)
-  --seed N                  data, weights and patch sampling seed, 0 .. 8191 (default 1)
+  --seeds N                 training runs per configuration, with seeds --seed, --seed + 1, ... (own initial
+                            weights and patch sequence, same data); tables show the median over them with the
+                            range (default 1)
+  --seed N                  data seed, and the first training seed, 0 .. 8191 (default 1)
   --backend auto|cpu        auto: tfjs-node when installed, else @tensorflow/tfjs 'cpu' (default auto)
   --fresh                   ignore finished configurations in the results folder (default: resume)
 `;
@@ -83,7 +86,7 @@ export function parseArgs(argv: string[]): CliOptions {
   const values = new Map<string, string>();
   let fresh = false;
   const valued = ['--preset', '--data', '--out', '--nets', '--losses', '--lrs', '--patches', '--iterations', '--last',
-                  '--ss', '--wce-weights', '--seed', '--backend'];
+                  '--ss', '--wce-weights', '--seeds', '--seed', '--backend'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fresh') {
@@ -102,7 +105,8 @@ export function parseArgs(argv: string[]): CliOptions {
   const preset: Preset = {...base, nets: [...base.nets], losses: [...base.losses], lrs: [...base.lrs],
                           patches: [...base.patches], changes: []};
   // every option that changes the preset's grid or sizes, in a fixed order, for the summary's title
-  for (const key of ['--nets', '--losses', '--lrs', '--patches', '--iterations', '--last', '--ss', '--wce-weights']) {
+  for (const key of ['--nets', '--losses', '--lrs', '--patches', '--iterations', '--last', '--ss', '--wce-weights',
+                     '--seeds']) {
     if (values.has(key)) preset.changes.push(`${key} ${values.get(key)}`);
   }
   if (values.has('--nets')) preset.nets = list<NetName>('--nets', values.get('--nets')!, NET_NAMES);
@@ -124,6 +128,7 @@ export function parseArgs(argv: string[]): CliOptions {
     if (!WCE_WEIGHTS.includes(w)) fail(`one of ${WCE_WEIGHTS.join(', ')}`, '--wce-weights', w);
     preset.wceWeights = w;
   }
+  if (values.has('--seeds')) preset.seeds = integer('--seeds', values.get('--seeds'), 1, 50);
   const iterations = values.has('--iterations') ? integer('--iterations', values.get('--iterations'), 1) : undefined;
   const lastK = values.has('--last') ? integer('--last', values.get('--last'), 1) : undefined;
   preset.setups = {...base.setups};
@@ -192,7 +197,7 @@ export async function studyMain(argv: string[]): Promise<number> {
   const data = loadData(o, log);
   if (o.fresh && fs.existsSync(path.join(o.out, 'configs'))) fs.rmSync(path.join(o.out, 'configs'), {recursive: true});
   const total = o.preset.nets.length * o.preset.losses.length * o.preset.lrs.length * o.preset.patches.length;
-  log(`${total} configurations (${o.preset.nets.join(', ')} x ${o.preset.losses.join(', ')} x LR ` +
+  log(`${total} configurations x ${o.preset.seeds} seed(s) (${o.preset.nets.join(', ')} x ${o.preset.losses.join(', ')} x LR ` +
       `${o.preset.lrs.map(lrLabel).join(', ')} x patch ${o.preset.patches.join(', ')}), ` +
       `${o.preset.nets.map((n) => `${o.preset.setups[n].iterations} iterations for ${n}`).join(', ')}; ` +
       `results in ${o.out}`);

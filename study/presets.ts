@@ -61,6 +61,8 @@ export interface Preset {
   ss: SsForm;
   /** Where WCE's class weights come from. */
   wceWeights: WceWeights;
+  /** Training replicates per configuration (seeds --seed, --seed + 1, ...); tables show the median over them. */
+  seeds: number;
   nets: NetName[];
   losses: LossKey[];
   lrs: number[];
@@ -70,14 +72,14 @@ export interface Preset {
 
 const QUICK_SETUPS: Record<NetName, NetSetup> = {
   unet2d: {volumeDims: [64, 64], patch: {S: 16, M: 32, L: 64}, batch: {S: 5, M: 3, L: 1}, width: 8,
-           iterations: 250, lastK: 50, trainVolumes: 24, testVolumes: 8, volumeFraction: [0.002, 0.03]},
+           iterations: 250, lastK: 50, trainVolumes: 24, testVolumes: 20, volumeFraction: [0.002, 0.03]},
   highresnet3d: {volumeDims: [24, 24, 24], patch: {S: 8, M: 12, L: 24}, batch: {S: 5, M: 3, L: 1}, width: 8,
-                 iterations: 150, lastK: 50, trainVolumes: 16, testVolumes: 6, volumeFraction: [0.0005, 0.01]},
+                 iterations: 150, lastK: 50, trainVolumes: 16, testVolumes: 20, volumeFraction: [0.0005, 0.01]},
 };
 
 export const PRESETS: Record<PresetName, Preset> = {
   tiny: {
-    name: 'tiny', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    name: 'tiny', changes: [], ss: 'niftynet', wceWeights: 'reference', seeds: 1,
     nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3], patches: ['S', 'L'],
     setups: {
       unet2d: {volumeDims: [32, 32], patch: {S: 8, M: 16, L: 32}, batch: {S: 2, M: 2, L: 1}, width: 4,
@@ -87,19 +89,19 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   quick: {
-    name: 'quick', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    name: 'quick', changes: [], ss: 'niftynet', wceWeights: 'reference', seeds: 1,
     nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS], setups: QUICK_SETUPS,
   },
   full: {
-    name: 'full', changes: [], ss: 'niftynet', wceWeights: 'reference',
+    name: 'full', changes: [], ss: 'niftynet', wceWeights: 'reference', seeds: 1,
     nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS],
     setups: {
       unet2d: {volumeDims: [96, 96], patch: {S: 24, M: 48, L: 96}, batch: {S: 5, M: 3, L: 1}, width: 16,
-               iterations: 1000, lastK: 200, trainVolumes: 64, testVolumes: 16, volumeFraction: [0.001, 0.03]},
+               iterations: 1000, lastK: 200, trainVolumes: 64, testVolumes: 20, volumeFraction: [0.001, 0.03]},
       highresnet3d: {volumeDims: [48, 48, 48], patch: {S: 12, M: 24, L: 48}, batch: {S: 5, M: 3, L: 1}, width: 16,
-                     iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 8, volumeFraction: [0.0002, 0.01]},
+                     iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 20, volumeFraction: [0.0002, 0.01]},
     },
   },
 };

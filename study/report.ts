@@ -11,7 +11,8 @@ import * as path from 'path';
 
 import {NET_LABEL, NetName} from './nets';
 import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel} from './presets';
-import {ConfigResult, lrLabel, quantile} from './run';
+import {ConfigResult, lrLabel} from './run';
+import {chooseByTraining, CONVERGENCE, quantile, Spread, spread} from './stats';
 
 export interface ReportMeta {
   preset: Preset;
@@ -32,8 +33,55 @@ export const pct = (x: number) => {
   return p >= 10 ? `${p.toFixed(1)}%` : p >= 1 ? `${p.toFixed(2)}%` : `${p.toFixed(3)}%`;
 };
 
-function find(rs: ConfigResult[], net: NetName, loss: LossKey, lr: number, patch: PatchKey): ConfigResult | undefined {
-  return rs.find((r) => r.net === net && r.loss === loss && r.lr === lr && r.patch === patch);
+/** Every seed's run of one configuration. */
+function runsOf(rs: ConfigResult[], net: NetName, loss: LossKey, lr: number, patch: PatchKey): ConfigResult[] {
+  return rs.filter((r) => r.net === net && r.loss === loss && r.lr === lr && r.patch === patch);
+}
+
+/** One configuration over its seeds. */
+export interface Cell {
+  runs: ConfigResult[];
+  /** Each run's training DSC (median over the last K iterations), over seeds. */
+  train: Spread;
+  /** Each run's held-out DSC (median over the held-out volumes), over seeds. */
+  test: Spread;
+  /** Runs that had not converged (stats.ts convergence). */
+  notConverged: number;
+}
+
+export function cellOf(rs: ConfigResult[], net: NetName, loss: LossKey, lr: number, patch: PatchKey): Cell | undefined {
+  const runs = runsOf(rs, net, loss, lr, patch);
+  if (runs.length === 0) return undefined;
+  return {runs, train: spread(runs.map((r) => r.dscMedian)), test: spread(runs.map((r) => r.testDscMedian)),
+          notConverged: runs.filter((r) => r.converged === false).length};
+}
+
+/** A cell counts as not converged when most of its runs have not (its median is theirs). */
+export function cellNotConverged(c: Cell): boolean {
+  return 2 * c.notConverged > c.runs.length;
+}
+
+/** The marker of a cell that had not converged, with its legend. */
+export const NOT_CONVERGED = '†';
+export function notConvergedLegend(lastK: number): string {
+  return `${NOT_CONVERGED} not converged: over the last ${lastK} iterations the training DSC still rose by ` +
+         `>= ${CONVERGENCE.DSC_MIN} or the loss still fell by >= ${100 * CONVERGENCE.LOSS_MIN}% of its starting level ` +
+         `(least-squares slope >= ${CONVERGENCE.T_MIN} standard errors), or the window is under ${CONVERGENCE.MIN_WINDOW} ` +
+         "iterations, in most of the cell's seeds: " +
+         'a value that says how far training got, not how well the loss trains.';
+}
+
+/** "median (IQR)" for one seed, "median [min, max]" over seeds, then the marker. */
+export function formatCell(c: Cell, which: 'train' | 'test'): string {
+  const x = c[which];
+  const mark = which === 'train' && cellNotConverged(c) ? ` ${NOT_CONVERGED}` : '';
+  if (c.runs.length === 1) return which === 'train' ? `${fmt(x.median)} (${fmt(c.runs[0].dscIQR)})${mark}` : fmt(x.median);
+  return `${fmt(x.median)} [${fmt(x.min)}, ${fmt(x.max)}]${mark}`;
+}
+
+/** The seeds of a result set, ascending. */
+function seedsOf(rs: ConfigResult[]): number[] {
+  return [...new Set(rs.map((r) => r.seed))].sort((a, b) => a - b);
 }
 
 /** The imbalance of a patch size: the median foreground share of its training patches (same patches for every loss). */
@@ -46,15 +94,25 @@ function lrsAscending(preset: Preset): number[] {
   return preset.lrs.slice().sort((a, b) => a - b);
 }
 
-/** Paper-format table: rows patch x LR, columns losses, cells "median (IQR)". */
+/** What a training-table cell holds, in words. */
+export function trainingCaption(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const s = preset.setups[net];
+  const n = seedsOf(rs.filter((r) => r.net === net)).length;
+  const per = `training DSC over the last ${s.lastK} of ${s.iterations} iterations`;
+  return (n <= 1 ? `Training DSC over the last ${s.lastK} of ${s.iterations} iterations, median (IQR)`
+                 : `Median over ${n} seeds [min, max] of each run's median ${per}`) +
+         '; imbalance = median foreground share of the training patches.';
+}
+
+/** Paper-format table: rows patch x LR, columns losses. */
 export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
   const head = ['Patch', 'Side', 'Imbalance', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const patch of preset.patches) {
     for (const lr of lrsAscending(preset)) {
       const cells = preset.losses.map((loss) => {
-        const r = find(rs, net, loss, lr, patch);
-        return r ? `${fmt(r.dscMedian)} (${fmt(r.dscIQR)})` : '-';
+        const c = cellOf(rs, net, loss, lr, patch);
+        return c ? formatCell(c, 'train') : '-';
       });
       const any = rs.find((r) => r.net === net && r.patch === patch);
       const side = any ? any.patchSize.join('x') : '-';
@@ -64,15 +122,15 @@ export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName):
   return lines.join('\n');
 }
 
-/** Held-out DSC (median over volumes), same layout. */
+/** Held-out DSC (median over volumes; over seeds, median [min, max]), same layout. */
 export function testTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
   const head = ['Patch', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const patch of preset.patches) {
     for (const lr of lrsAscending(preset)) {
       const cells = preset.losses.map((loss) => {
-        const r = find(rs, net, loss, lr, patch);
-        return r ? fmt(r.testDscMedian) : '-';
+        const c = cellOf(rs, net, loss, lr, patch);
+        return c ? formatCell(c, 'test') : '-';
       });
       lines.push(`| ${patch} | ${lrLabel(lr)} | ${cells.join(' | ')} |`);
     }
@@ -86,35 +144,61 @@ export interface LossSummary {
   /** The loss with its setting (lossLabel). */
   label: string;
   configs: number;
-  /** Held-out DSC (median over volumes) across the LR x patch grid. */
-  testMedian: number;
-  testMin: number;
-  testMax: number;
-  best: string;
-  /** Configurations whose training DSC median is below 0.1 (the paper's "0 (0)" cells). */
+  /** The configuration with the best training DSC (chooseByTraining): "patch LR". */
+  chosen: string;
+  chosenTrain: Spread;
+  /** Its held-out DSC (median over volumes), over seeds. */
+  chosenTest: Spread;
+  /** Its DSC per held-out volume, median over seeds (the box plot's points). */
+  chosenVolumes: number[];
+  /** Held-out DSC across the learning rate x patch grid (cell medians). */
+  gridTestMedian: number;
+  /** Converged configurations whose training DSC is below 0.1 (the paper's "0 (0)" cells): the loss's failures. */
   collapsed: number;
+  /** Configurations that had not converged: neither failures nor successes. */
+  notConverged: number;
 }
 
 export function lossSummaries(rs: ConfigResult[], preset: Preset): LossSummary[] {
   const out: LossSummary[] = [];
   for (const net of preset.nets) {
     for (const loss of preset.losses) {
-      const mine = rs.filter((r) => r.net === net && r.loss === loss);
-      if (mine.length === 0) continue;
-      const t = mine.map((r) => r.testDscMedian).sort((a, b) => a - b);
-      const best = mine.reduce((a, b) => (b.testDscMedian > a.testDscMedian ? b : a));
-      out.push({net, loss, label: lossLabel(loss, preset), configs: mine.length, testMedian: quantile(t, 0.5), testMin: t[0], testMax: t[t.length - 1],
-                best: `${best.patch} ${lrLabel(best.lr)}`, collapsed: mine.filter((r) => r.dscMedian < 0.1).length});
+      const cells: Cell[] = [];
+      const names: string[] = [];
+      for (const patch of preset.patches) {
+        for (const lr of lrsAscending(preset)) {
+          const c = cellOf(rs, net, loss, lr, patch);
+          if (c) {
+            cells.push(c);
+            names.push(`${patch} ${lrLabel(lr)}`);
+          }
+        }
+      }
+      if (cells.length === 0) continue;
+      const k = chooseByTraining(cells.map((c) => c.train.median));
+      const chosen = cells[k];
+      const nVol = chosen.runs[0].testDsc.length;
+      const chosenVolumes = Array.from({length: nVol}, (_, v) => spread(chosen.runs.map((r) => r.testDsc[v])).median);
+      out.push({net, loss, label: lossLabel(loss, preset), configs: cells.length, chosen: names[k],
+                chosenTrain: chosen.train, chosenTest: chosen.test, chosenVolumes,
+                gridTestMedian: spread(cells.map((c) => c.test.median)).median,
+                collapsed: cells.filter((c) => !cellNotConverged(c) && c.train.median < 0.1).length,
+                notConverged: cells.filter(cellNotConverged).length});
     }
   }
   return out;
 }
 
+const range = (x: Spread) => (x.n > 1 ? ` [${fmt(x.min)}, ${fmt(x.max)}]` : '');
+
 export function lossSummaryTable(ls: LossSummary[], net: NetName): string {
-  const lines = ['| Loss | held-out DSC, median over the grid | worst | best (patch, LR) | configs with train DSC < 0.1 |',
-                 '|---|---|---|---|---|'];
+  const lines = ['| Loss | chosen by training DSC (patch, LR) | its training DSC | its held-out DSC | ' +
+                 'held-out DSC, median over the grid | converged with train DSC < 0.1 | not converged |',
+                 '|---|---|---|---|---|---|---|'];
   for (const s of ls.filter((x) => x.net === net)) {
-    lines.push(`| ${s.label} | ${fmt(s.testMedian)} | ${fmt(s.testMin)} | ${fmt(s.testMax)} (${s.best}) | ${s.collapsed} of ${s.configs} |`);
+    lines.push(`| ${s.label} | ${s.chosen} | ${fmt(s.chosenTrain.median)}${range(s.chosenTrain)} | ` +
+               `${fmt(s.chosenTest.median)}${range(s.chosenTest)} | ${fmt(s.gridTestMedian)} | ` +
+               `${s.collapsed} of ${s.configs} | ${s.notConverged} of ${s.configs} |`);
   }
   return lines.join('\n');
 }
@@ -152,19 +236,21 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
   const H = top + ph + 52;
   const b: string[] = [];
   b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
-         `training DSC (median, last ${preset.setups[net].lastK} of ${preset.setups[net].iterations} iterations) over learning rate x patch size</text>`);
+         `training DSC (median, last ${preset.setups[net].lastK} of ${preset.setups[net].iterations} iterations` +
+         `${seedsOf(rs).length > 1 ? `, median over ${seedsOf(rs).length} seeds` : ''}) over learning rate x patch size; ` +
+         `${NOT_CONVERGED} not converged</text>`);
   preset.losses.forEach((loss, li) => {
     const x0 = left + li * (pw + panelGap);
     b.push(`<text x="${x0 + pw / 2}" y="${top - 10}" text-anchor="middle" font-weight="bold">${esc(lossLabel(loss, preset))}</text>`);
     lrs.forEach((lr, ri) => {
       if (li === 0) b.push(`<text x="${x0 - 6}" y="${top + ri * cellH + cellH / 2 + 4}" text-anchor="end">${lrLabel(lr)}</text>`);
       preset.patches.forEach((patch, ci) => {
-        const r = find(rs, net, loss, lr, patch);
-        const v = r ? r.dscMedian : NaN;
+        const c = cellOf(rs, net, loss, lr, patch);
+        const v = c ? c.train.median : NaN;
         const x = x0 + ci * cell, y = top + ri * cellH;
-        b.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cellH}" fill="${r ? ramp(v) : '#eee'}" stroke="white"/>`);
+        b.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cellH}" fill="${c ? ramp(v) : '#eee'}" stroke="white"/>`);
         b.push(`<text x="${x + cell / 2}" y="${y + cellH / 2 + 4}" text-anchor="middle" fill="${v > 0.6 ? 'black' : 'white'}">` +
-               `${r ? fmt(v) : '-'}</text>`);
+               `${c ? fmt(v) + (cellNotConverged(c) ? NOT_CONVERGED : '') : '-'}</text>`);
       });
     });
     preset.patches.forEach((patch, ci) => {
@@ -220,9 +306,11 @@ export function curvesFigure(rs: ConfigResult[], preset: Preset, net: NetName): 
     b.push(`<text x="${x0}" y="${top + ph + 13}">0</text><text x="${x0 + pw}" y="${top + ph + 13}" text-anchor="end">${iterations}</text>`);
     lrs.forEach((lr, ri) => {
       for (const patch of preset.patches) {
-        const r = find(rs, net, loss, lr, patch);
-        if (!r || r.dscCurve.length === 0) continue;
-        const ys = smooth(r.dscCurve, window);
+        const c = cellOf(rs, net, loss, lr, patch);
+        if (!c || c.runs[0].dscCurve.length === 0) continue;
+        // over seeds: the median of the smoothed curves, iteration by iteration
+        const smoothed = c.runs.map((r) => smooth(r.dscCurve, window));
+        const ys = smoothed[0].map((_, i) => spread(smoothed.map((sm) => sm[i])).median);
         const n = Math.max(1, ys.length - 1);
         // about one point per 2 px of the panel keeps the file small
         const every = Math.max(1, Math.ceil(ys.length / (pw / 2)));
@@ -271,7 +359,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     `- grid: ${p.nets.length} networks x ${p.losses.length} losses (${p.losses.join(', ')}) x learning rates ` +
       `${p.lrs.map(lrLabel).join(', ')} x patch sizes ${p.patches.join(', ')}; Adam; ` +
       `${p.nets.map((n) => `${NET_LABEL[n]} ${p.setups[n].iterations} iterations, DSC statistics over the last ${p.setups[n].lastK}`).join('; ')}; ` +
-      `seed ${meta.seed}`,
+      `data seed ${meta.seed}, ${p.seeds === 1 ? `training seed ${meta.seed}` : `training seeds ${meta.seed} .. ${meta.seed + p.seeds - 1}`}`,
     `- losses: ${lossSettingsNote(p)}`,
     `- this run: ${meta.ran} configurations trained, ${meta.skipped} resumed from disk, ${meta.seconds.toFixed(1)} s; ` +
       `training + held-out segmentation of all ${rs.length} configurations took ${rs.reduce((t, r) => t + r.seconds, 0).toFixed(1)} s ` +
@@ -283,14 +371,18 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     const tt = trainingTable(rs, p, net);
     const ht = testTable(rs, p, net);
     const st = lossSummaryTable(ls, net);
-    write(`table_${net}.md`, `${tt}\n`);
+    write(`table_${net}.md`, `${trainingCaption(rs, p, net)}\n\n${tt}\n\n${notConvergedLegend(p.setups[net].lastK)}\n`);
     write(`test_${net}.md`, `${ht}\n`);
     write(`fig_dsc_${net}.svg`, dscFigure(rs, p, net));
     write(`fig_curves_${net}.svg`, curvesFigure(rs, p, net));
+    const legend = notConvergedLegend(p.setups[net].lastK);
+    const nVol = rs.find((r) => r.net === net)!.testDsc.length;
     md.push(`## ${NET_LABEL[net]}`, '', `data: ${meta.data[net]}`, '',
-            `Training DSC over the last ${p.setups[net].lastK} of ${p.setups[net].iterations} iterations, median (IQR); imbalance = median foreground share of the training patches.`,
-            '', tt, '', 'Held-out DSC (median over held-out volumes, whole-volume segmentation):', '', ht, '',
-            'Per loss, over the learning rate x patch size grid:', '', st, '',
+            trainingCaption(rs, p, net), '', tt, '', legend, '',
+            `Held-out DSC (median over the ${nVol} held-out volumes, each segmented whole` +
+              `${p.seeds > 1 ? '; median [min, max] over seeds' : ''}):`, '', ht, '',
+            'Per loss: the configuration with the best training DSC and its held-out DSC (the held-out volumes ' +
+              'never choose it); cells that had not converged are counted apart from failures:', '', st, '',
             `![DSC over LR x patch size](fig_dsc_${net}.svg)`, '', `![training curves](fig_curves_${net}.svg)`, '');
   }
   const summary = md.join('\n');

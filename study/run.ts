@@ -21,6 +21,7 @@ import type * as SeglossTfjs from '../lib/tfjs';
 import {buildNet, NET_DIMS, NetName, SIDE_MULTIPLE} from './nets';
 import {LossKey, PatchKey, Preset} from './presets';
 import {Progress} from './progress';
+import {convergence, quantile} from './stats';
 import {foregroundIndex, product, samplePatch, synthVolume, Volume} from './synth';
 import type {LoadedTf, Tf} from './tf';
 
@@ -38,6 +39,8 @@ export interface ConfigResult {
   fingerprint: string;
   net: NetName;
   loss: LossKey;
+  /** Training seed: initial weights and patch sequence (the data comes from the study's --seed). */
+  seed: number;
   /** The options the loss trained with (lossOptions). */
   lossOptions: Record<string, unknown>;
   lr: number;
@@ -56,6 +59,11 @@ export interface ConfigResult {
   dscQ1: number;
   dscQ3: number;
   dscIQR: number;
+  /** Still training at the end (stats.ts convergence: slope of DSC and loss over the last K iterations)? */
+  converged: boolean;
+  /** Fitted DSC change, and loss change relative to its start, over the last K iterations. */
+  dscChange: number;
+  lossChange: number;
   /** Foreground share of the training patches: median, min, max. */
   imbalanceMedian: number;
   imbalanceMin: number;
@@ -79,21 +87,24 @@ export interface StudyOptions {
   version?: CodeVersion;
 }
 
-export function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 export function lrLabel(lr: number): string {
   const e = Math.log10(lr);
   return Number.isInteger(Math.round(e * 1e9) / 1e9) ? `1e${Math.round(e)}` : String(lr);
 }
 
-export function configId(net: NetName, loss: LossKey, lr: number, patch: PatchKey): string {
-  return `${net}__${loss}__lr${lrLabel(lr)}__${patch}`;
+export {quantile} from './stats';
+
+export function configId(net: NetName, loss: LossKey, lr: number, patch: PatchKey, seed: number): string {
+  return `${net}__${loss}__lr${lrLabel(lr)}__${patch}__seed${seed}`;
+}
+
+/**
+ * The training seeds of a study: `--seed`, `--seed + 1`, ... one per
+ * replicate. Each draws its own initial weights and patch sequence; the
+ * data (from `--seed`) is the same for all, so the held-out volumes are too.
+ */
+export function trainingSeeds(seed: number, seeds: number): number[] {
+  return Array.from({length: seeds}, (_, r) => seed + r);
 }
 
 /** The patch side per axis for a data set: the preset's side, clamped to the smallest volume, a multiple of 4. */
@@ -325,6 +336,7 @@ function fingerprint(o: StudyOptions, net: NetName, extra: object): string {
 interface Planned {
   id: string;
   net: NetName;
+  seed: number;
   loss: LossKey;
   lr: number;
   patch: PatchKey;
@@ -337,8 +349,10 @@ export function plan(o: StudyOptions): Planned[] {
     for (const patch of o.preset.patches) {
       for (const lr of o.preset.lrs) {
         for (const loss of o.preset.losses) {
-          out.push({id: configId(net, loss, lr, patch), net, loss, lr, patch,
-                    fingerprint: fingerprint(o, net, {loss, options: lossOptions(loss, o.preset), lr, patch})});
+          for (const seed of trainingSeeds(o.seed, o.preset.seeds)) {
+            out.push({id: configId(net, loss, lr, patch, seed), net, seed, loss, lr, patch,
+                      fingerprint: fingerprint(o, net, {loss, options: lossOptions(loss, o.preset), lr, patch, trainSeed: seed})});
+          }
         }
       }
     }
@@ -371,10 +385,10 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   const batch = setup.batch[p.patch];
   const channels = usable[0].channels;
   // the same initial weights and the same patch sequence for every loss and learning rate
-  const model = buildNet(tf, p.net, {channels, width: setup.width, seed: o.seed * 7 + nd});
+  const model = buildNet(tf, p.net, {channels, width: setup.width, seed: p.seed * 7 + nd});
   const optimizer = tf.train.adam(p.lr);
   model.compile({optimizer, loss: lossFn(p.loss, o.preset), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
-  const rand = mulberry32(o.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
+  const rand = mulberry32(p.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
   const P = product(size);
   const lossCurve: (number | null)[] = [];
   const dscCurve: number[] = [];
@@ -423,11 +437,13 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   const sortedF = fractions.slice().sort((a, b) => a - b);
   const q1 = quantile(last, 0.25);
   const q3 = quantile(last, 0.75);
+  const conv = convergence(dscCurve, lossCurve, setup.lastK);
   return {
-    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, lossOptions: lossOptions(p.loss, o.preset), lr: p.lr, patch: p.patch, patchSize: size, batch,
+    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, seed: p.seed, lossOptions: lossOptions(p.loss, o.preset), lr: p.lr, patch: p.patch, patchSize: size, batch,
     iterations: setup.iterations, lastK: setup.lastK, backend: o.loaded.backend,
     lossCurve, dscCurve,
     dscMedian: quantile(last, 0.5), dscQ1: q1, dscQ3: q3, dscIQR: q3 - q1,
+    converged: conv.converged, dscChange: conv.dscChange, lossChange: conv.lossChange,
     imbalanceMedian: quantile(sortedF, 0.5), imbalanceMin: sortedF[0], imbalanceMax: sortedF[sortedF.length - 1],
     testDsc, testDscMedian: quantile(testDsc.slice().sort((a, b) => a - b), 0.5),
     testDscPooled: total === 0 ? 1 : (2 * inter) / total,
@@ -479,7 +495,8 @@ export async function runStudy(o: StudyOptions): Promise<StudyRun> {
     const file = path.join(dir, `${p.id}.json`);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(r));
     fs.renameSync(`${file}.tmp`, file);  // never a half-written result for the resume to trust
-    progress.finish(`${p.id}: train DSC ${r.dscMedian.toFixed(3)} (${r.dscIQR.toFixed(3)}), ` +
+    progress.finish(`${p.id}: train DSC ${r.dscMedian.toFixed(3)} (${r.dscIQR.toFixed(3)})` +
+                    `${r.converged ? '' : ' not converged'}, ` +
                     `held-out ${r.testDscMedian.toFixed(3)}, ${r.seconds.toFixed(1)} s`);
     results.push(r);
     ran.push(p.id);

@@ -257,11 +257,12 @@ describe('tiny study end to end', () => {
       }
       expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
-      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
+      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
+      expect(table).toContain('† not converged: over the last 3 iterations');
       expect(fs.readFileSync(path.join(out, `test_${n}.md`), 'utf8'))
         .toMatch(/^\| Patch \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
-      expect(table.trim().split('\n')).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
-      expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\) \|/);
+      expect(table.split('\n').filter((l) => l.startsWith('|'))).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
+      expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\)( †)? \|/);
     }
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(json.ran).toBe(16);
@@ -287,10 +288,10 @@ describe('tiny study end to end', () => {
       }
     }
     expect(fs.readdirSync(path.join(out, 'configs')).filter((f) => f.endsWith('.json'))).toHaveLength(16);
-    expect(first.err).toMatch(/\[16\/16\] highresnet3d__GDLv__lr1e-3__L: train DSC/);
+    expect(first.err).toMatch(/\[16\/16\] highresnet3d__GDLv__lr1e-3__L__seed1: train DSC/);
 
     // rerun: nothing trains, every configuration comes from disk unchanged
-    const keep = path.join(out, 'configs', 'unet2d__WCE__lr1e-3__S.json');
+    const keep = path.join(out, 'configs', 'unet2d__WCE__lr1e-3__S__seed1.json');
     const before = fs.readFileSync(keep, 'utf8');
     const second = await quiet(() => main(argv));
     expect(second.value).toBe(0);
@@ -301,7 +302,7 @@ describe('tiny study end to end', () => {
     expect(second.err).toContain('resuming: 16 of 16 configurations already in');
 
     // one configuration missing (an interrupted run): only it trains again, and reproduces its numbers
-    const drop = path.join(out, 'configs', 'highresnet3d__SS__lr1e-3__S.json');
+    const drop = path.join(out, 'configs', 'highresnet3d__SS__lr1e-3__S__seed1.json');
     const dropped = JSON.parse(fs.readFileSync(drop, 'utf8'));
     fs.unlinkSync(drop);
     const third = await quiet(() => main(argv));
@@ -378,6 +379,31 @@ describe('resume fingerprint', () => {
     expect((await runStudy({...base, version: {...v, code: '0000000000000000'}})).ran).toHaveLength(1);
     expect((await runStudy({...base, loaded: {...loaded, backend: 'other'}})).ran).toHaveLength(1);
     expect((await runStudy(base)).ran).toHaveLength(1);                          // the file now holds the 'other' run
+  }, 60000);
+});
+
+describe('seeds', () => {
+  const out = tmpDir('seeds');
+  afterAll(() => fs.rmSync(out, {recursive: true, force: true}));
+
+  it('--seeds N trains every configuration N times and tables show the median with the range', async () => {
+    expect(parseArgs([]).preset.seeds).toBe(1);
+    const r = await quiet(() => main(['study', '--preset', 'tiny', '--nets', 'unet2d', '--losses', 'GDLv,WCE', '--patches', 'S',
+                                      '--iterations', '3', '--seeds', '2', '--seed', '5', '--out', out]));
+    expect(r.value).toBe(0);
+    expect(r.out).toContain("preset 'tiny' with --nets unet2d --losses GDLv,WCE --patches S --iterations 3 --seeds 2");
+    expect(fs.readdirSync(path.join(out, 'configs')).sort()).toEqual([
+      'unet2d__GDLv__lr1e-3__S__seed5.json', 'unet2d__GDLv__lr1e-3__S__seed6.json',
+      'unet2d__WCE__lr1e-3__S__seed5.json', 'unet2d__WCE__lr1e-3__S__seed6.json']);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    const gdl = json.configs.filter((c: {loss: string}) => c.loss === 'GDLv');
+    expect(gdl.map((c: {seed: number}) => c.seed)).toEqual([5, 6]);
+    expect(gdl[0].dscCurve).not.toEqual(gdl[1].dscCurve);            // own weights and patches per seed
+    expect(gdl[0].testDsc).toHaveLength(2);                          // the same held-out volumes for both
+    const table = fs.readFileSync(path.join(out, 'table_unet2d.md'), 'utf8');
+    expect(table).toContain('Median over 2 seeds [min, max]');
+    expect(table).toMatch(/\| S \| 8x8 \| [0-9.]+% \| 1e-3 \| \d\.\d\d \[\d\.\d\d, \d\.\d\d\]( †)? \| \d\.\d\d \[/);
+    expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8')).toContain('data seed 5, training seeds 5 .. 6');
   }, 60000);
 });
 

@@ -1,0 +1,132 @@
+/**
+ * The study's statistics (study/stats.ts, study/report.ts), on made-up
+ * numbers: median and range over seeds, the convergence test on training
+ * curves, and the choice of the held-out configuration by training DSC.
+ * No tensorflow.js needed.
+ */
+import {mulberry32} from '../lib/reference/random';
+import {PRESETS} from '../study/presets';
+import type {Preset} from '../study/presets';
+import {cellOf, formatCell, lossSummaries, NOT_CONVERGED, trainingTable} from '../study/report';
+import type {ConfigResult} from '../study/run';
+import {chooseByTraining, convergence, spread, trend} from '../study/stats';
+
+const noise = (seed: number, sd: number) => {
+  const rand = mulberry32(seed);
+  return () => sd * Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+};
+
+describe('median and range over seeds', () => {
+  it('spread gives median, min, max and n, skipping non-finite values', () => {
+    expect(spread([0.3, 0.1, 0.2])).toEqual({median: 0.2, min: 0.1, max: 0.3, n: 3});
+    expect(spread([0.4, 0.1])).toEqual({median: 0.25, min: 0.1, max: 0.4, n: 2});
+    expect(spread([0.5, NaN])).toEqual({median: 0.5, min: 0.5, max: 0.5, n: 1});
+    const e = spread([]);
+    expect(e.n).toBe(0);
+    expect(e.median).toBeNaN();
+  });
+});
+
+describe('convergence from the slope over the last window', () => {
+  const K = 50;
+  const curve = (n: number, f: (i: number) => number, sd: number, seed: number) => {
+    const e = noise(seed, sd);
+    return Array.from({length: n}, (_, i) => f(i) + e());
+  };
+
+  it('trend fits the least-squares line: slope, change over the window, t', () => {
+    const t = trend(Array.from({length: 100}, (_, i) => 2 + 0.01 * i), K);
+    expect(t.slope).toBeCloseTo(0.01, 12);
+    expect(t.change).toBeCloseTo(0.49, 10);
+    expect(t.t).toBeGreaterThan(1e6);                                     // an exact line: no residual
+    expect(trend([1, 1, 1, 1], K)).toEqual({slope: 0, change: 0, t: 0});
+    expect(trend([0.1, null, 0.3, 0.4], 4).slope).toBeCloseTo(0.1, 12);   // a null loss is left out
+  });
+
+  it('a DSC still rising at the end has not converged; one on a plateau has', () => {
+    const flatLoss = Array.from({length: 250}, () => 0.5);
+    const rising = curve(250, (i) => 0.001 * i, 0.03, 1);                 // +0.05 over the last 50
+    expect(convergence(rising, flatLoss, K).converged).toBe(false);
+    const plateau = curve(250, (i) => 0.8 * (1 - Math.exp(-i / 30)), 0.05, 2);
+    expect(convergence(plateau, flatLoss, K).converged).toBe(true);
+  });
+
+  it('a loss still falling marks a run at DSC ~0 as not started, not failed; a flat one at 0 has failed', () => {
+    const zero = Array.from({length: 250}, () => 0);
+    const falling = curve(250, (i) => 1 - 0.0008 * i, 0.01, 3);          // -4% of its start over the last 50
+    const c = convergence(zero, falling, K);
+    expect(c.converged).toBe(false);
+    expect(c.lossChange).toBeCloseTo(-0.0008 * 49, 2);
+    const collapsed = curve(250, (i) => 0.05 + 0.9 * Math.exp(-i / 10), 0.002, 4);
+    expect(convergence(zero, collapsed, K).converged).toBe(true);
+  });
+
+  it('a window too short to test never counts as converged', () => {
+    expect(convergence([0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], 3).converged).toBe(false);
+    expect(convergence(Array(20).fill(0), Array(20).fill(1), 10).converged).toBe(true);
+  });
+
+  it('noise alone rarely reads as progress (under 10% of 200 flat noisy runs)', () => {
+    let flagged = 0;
+    for (let s = 0; s < 200; s++) {
+      const d = curve(250, () => 0.5, 0.1, 100 + s);
+      const l = curve(250, () => 0.4, 0.1, 1000 + s);
+      if (!convergence(d, l, K).converged) flagged++;
+    }
+    expect(flagged).toBeLessThan(20);
+  });
+});
+
+describe('the held-out configuration is chosen by training DSC', () => {
+  it('chooseByTraining takes the highest training DSC, first on ties, skipping NaN', () => {
+    expect(chooseByTraining([0.2, 0.7, 0.5])).toBe(1);
+    expect(chooseByTraining([0.7, 0.7])).toBe(0);
+    expect(chooseByTraining([NaN, 0.1])).toBe(1);
+    expect(chooseByTraining([])).toBe(-1);
+  });
+
+  /** A made-up result: one seed's run of one configuration. */
+  const result = (loss: 'WCE' | 'GDLv', lr: number, patch: 'S' | 'L', seed: number, train: number, test: number[],
+                  converged = true): ConfigResult => ({
+    id: `x${loss}${lr}${patch}${seed}`, fingerprint: '', net: 'unet2d', loss, seed, lossOptions: {}, lr, patch,
+    patchSize: [8, 8], batch: 1, iterations: 10, lastK: 5, backend: 'test', lossCurve: [], dscCurve: [],
+    dscMedian: train, dscQ1: train, dscQ3: train, dscIQR: 0.01, converged, dscChange: 0, lossChange: 0,
+    imbalanceMedian: 0.1, imbalanceMin: 0.1, imbalanceMax: 0.1, testDsc: test,
+    testDscMedian: spread(test).median, testDscPooled: 0, seconds: 0,
+  });
+  const preset: Preset = {...PRESETS.tiny, nets: ['unet2d'], losses: ['WCE', 'GDLv'], lrs: [1e-3, 1e-4], patches: ['S', 'L'],
+                          seeds: 3};
+  const rs: ConfigResult[] = [];
+  for (const seed of [1, 2, 3]) {
+    // WCE: S 1e-3 trains best, L 1e-4 generalises best; the choice must not look at the held-out numbers
+    rs.push(result('WCE', 1e-3, 'S', seed, [0, 0.75, 0.8, 0.85][seed], [0.3, 0.4, 0.5]));
+    rs.push(result('WCE', 1e-4, 'L', seed, 0.5, [0.9, 0.9, 0.9]));
+    rs.push(result('WCE', 1e-3, 'L', seed, 0.05, [0, 0, 0]));                       // converged at 0: a failure
+    rs.push(result('WCE', 1e-4, 'S', seed, 0.03, [0, 0, 0], seed === 1));          // 2 of 3 still training
+    rs.push(result('GDLv', 1e-3, 'S', seed, 0.8, [0.6, 0.7, [0, 0.81, 0.82, 0.83][seed]]));
+  }
+
+  it('lossSummaries reports the held-out DSC of the best-training configuration, not the best held-out one', () => {
+    const [wce, gdl] = lossSummaries(rs, preset);
+    expect(wce.chosen).toBe('S 1e-3');
+    expect(wce.chosenTrain).toEqual({median: 0.8, min: 0.75, max: 0.85, n: 3});
+    expect(wce.chosenTest.median).toBe(0.4);                                      // not L 1e-4's 0.9
+    expect(wce.chosenVolumes).toEqual([0.3, 0.4, 0.5]);
+    expect(wce.collapsed).toBe(1);                                                 // L 1e-3 only
+    expect(wce.notConverged).toBe(1);                                              // S 1e-4 is not a failure
+    expect(gdl.chosen).toBe('S 1e-3');
+    expect(gdl.configs).toBe(1);
+    expect(gdl.chosenVolumes).toEqual([0.6, 0.7, 0.82]);
+  });
+
+  it('table cells show the median over seeds with the range, and mark cells that had not converged', () => {
+    expect(formatCell(cellOf(rs, 'unet2d', 'WCE', 1e-3, 'S')!, 'train')).toBe('0.80 [0.75, 0.85]');
+    expect(formatCell(cellOf(rs, 'unet2d', 'WCE', 1e-4, 'S')!, 'train')).toBe(`0.03 [0.03, 0.03] ${NOT_CONVERGED}`);
+    expect(formatCell(cellOf(rs, 'unet2d', 'WCE', 1e-4, 'L')!, 'test')).toBe('0.90 [0.90, 0.90]');
+    const one = [result('GDLv', 1e-3, 'S', 1, 0.5, [0.2], false)];
+    expect(formatCell(cellOf(one, 'unet2d', 'GDLv', 1e-3, 'S')!, 'train')).toBe(`0.50 (0.01) ${NOT_CONVERGED}`);
+    const table = trainingTable(rs, preset, 'unet2d');
+    expect(table.split('\n')[0]).toBe('| Patch | Side | Imbalance | LR | WCE (reference weights) | GDLv |');
+    expect(table).toContain(`| S | 8x8 | 10.0% | 1e-4 | 0.03 [0.03, 0.03] ${NOT_CONVERGED} | - |`);
+  });
+});
