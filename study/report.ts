@@ -337,6 +337,53 @@ export function curvesFigure(rs: ConfigResult[], preset: Preset, net: NetName): 
   return svgDoc(W, H, b);
 }
 
+/** Tukey's box of a sample: quartiles, whiskers at the farthest points within 1.5 IQR, the points beyond. */
+export function tukeyBox(xs: number[]): {q1: number; median: number; q3: number; lo: number; hi: number; outliers: number[]} {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const q1 = quantile(s, 0.25), median = quantile(s, 0.5), q3 = quantile(s, 0.75);
+  const reach = 1.5 * (q3 - q1);
+  const inside = s.filter((x) => x >= q1 - reach && x <= q3 + reach);
+  return {q1, median, q3, lo: inside[0] ?? NaN, hi: inside[inside.length - 1] ?? NaN,
+          outliers: s.filter((x) => x < q1 - reach || x > q3 + reach)};
+}
+
+/**
+ * The paper's Fig. 3: held-out DSC per loss as box plots, one point per
+ * held-out volume (its DSC at the loss's configuration chosen by training
+ * DSC, median over seeds).
+ */
+export function heldoutFigure(ls: LossSummary[], net: NetName): string {
+  const mine = ls.filter((s) => s.net === net);
+  const bw = 44, slot = 150, left = 50, top = 40, ph = 220;
+  const W = left + mine.length * slot + 20;
+  const H = top + ph + 62;
+  const y = (v: number) => top + ph - Math.min(1, Math.max(0, v)) * ph;
+  const b: string[] = [];
+  b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
+         'held-out DSC per volume at each loss\'s configuration chosen by training DSC</text>');
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+    b.push(`<line x1="${left}" x2="${W - 20}" y1="${y(t)}" y2="${y(t)}" stroke="#eee"/>` +
+           `<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end">${t}</text>`);
+  }
+  b.push(`<text x="${left - 36}" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 ${left - 36} ${top + ph / 2})">DSC</text>`);
+  mine.forEach((s, i) => {
+    const cx = left + i * slot + slot / 2;
+    const bx = tukeyBox(s.chosenVolumes);
+    if (Number.isFinite(bx.median)) {
+      b.push(`<line x1="${cx}" x2="${cx}" y1="${y(bx.lo)}" y2="${y(bx.hi)}" stroke="#333"/>`);
+      for (const w of [bx.lo, bx.hi]) b.push(`<line x1="${cx - bw / 4}" x2="${cx + bw / 4}" y1="${y(w)}" y2="${y(w)}" stroke="#333"/>`);
+      b.push(`<rect class="box" x="${cx - bw / 2}" y="${y(bx.q3)}" width="${bw}" height="${Math.max(0.5, y(bx.q1) - y(bx.q3))}" ` +
+             `fill="${ramp(bx.median)}" fill-opacity="0.6" stroke="#333"/>`);
+      b.push(`<line x1="${cx - bw / 2}" x2="${cx + bw / 2}" y1="${y(bx.median)}" y2="${y(bx.median)}" stroke="black" stroke-width="2"/>`);
+      for (const o of bx.outliers) b.push(`<circle cx="${cx}" cy="${y(o)}" r="2.5" fill="none" stroke="#333"/>`);
+    }
+    b.push(`<text x="${cx}" y="${top + ph + 16}" text-anchor="middle" font-weight="bold">${esc(s.label)}</text>`);
+    b.push(`<text x="${cx}" y="${top + ph + 30}" text-anchor="middle" font-size="9">${esc(s.chosen)}, ` +
+           `${s.chosenVolumes.length} volumes, median ${fmt(bx.median)}</text>`);
+  });
+  return svgDoc(W, H, b);
+}
+
 export interface WrittenReport {
   files: string[];
   summary: string;
@@ -375,6 +422,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     write(`test_${net}.md`, `${ht}\n`);
     write(`fig_dsc_${net}.svg`, dscFigure(rs, p, net));
     write(`fig_curves_${net}.svg`, curvesFigure(rs, p, net));
+    write(`fig_heldout_${net}.svg`, heldoutFigure(ls, net));
     const legend = notConvergedLegend(p.setups[net].lastK);
     const nVol = rs.find((r) => r.net === net)!.testDsc.length;
     md.push(`## ${NET_LABEL[net]}`, '', `data: ${meta.data[net]}`, '',
@@ -383,7 +431,8 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
               `${p.seeds > 1 ? '; median [min, max] over seeds' : ''}):`, '', ht, '',
             'Per loss: the configuration with the best training DSC and its held-out DSC (the held-out volumes ' +
               'never choose it); cells that had not converged are counted apart from failures:', '', st, '',
-            `![DSC over LR x patch size](fig_dsc_${net}.svg)`, '', `![training curves](fig_curves_${net}.svg)`, '');
+            `![DSC over LR x patch size](fig_dsc_${net}.svg)`, '', `![training curves](fig_curves_${net}.svg)`, '',
+            `![held-out DSC per loss](fig_heldout_${net}.svg)`, '');
   }
   const summary = md.join('\n');
   write('summary.md', summary);

@@ -246,16 +246,17 @@ describe('tiny study end to end', () => {
       .toBe(`# segloss study: preset 'tiny' with --iterations ${TINY_IT}`);
     const nets = ['unet2d', 'highresnet3d'];
     for (const f of ['summary.md', 'results.json', ...nets.flatMap((n) => [`table_${n}.md`, `test_${n}.md`,
-                                                                           `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`])]) {
+                                                                           `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`])]) {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     }
     for (const n of nets) {
-      for (const f of [`fig_dsc_${n}.svg`, `fig_curves_${n}.svg`]) {
+      for (const f of [`fig_dsc_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`]) {
         const svg = fs.readFileSync(path.join(out, f), 'utf8');
         expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
         expect(svg.trim().endsWith('</svg>')).toBe(true);
       }
       expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
+      expect(fs.readFileSync(path.join(out, `fig_heldout_${n}.svg`), 'utf8').match(/<rect class="box"/g)!.length).toBe(4);
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
       expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
       expect(table).toContain('† not converged: over the last 3 iterations');

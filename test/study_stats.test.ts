@@ -7,7 +7,7 @@
 import {mulberry32} from '../lib/reference/random';
 import {PRESETS} from '../study/presets';
 import type {Preset} from '../study/presets';
-import {cellOf, formatCell, lossSummaries, NOT_CONVERGED, trainingTable} from '../study/report';
+import {cellOf, formatCell, lossSummaries, NOT_CONVERGED, trainingTable, tukeyBox} from '../study/report';
 import type {ConfigResult} from '../study/run';
 import {chooseByTraining, convergence, spread, trend} from '../study/stats';
 
@@ -128,5 +128,17 @@ describe('the held-out configuration is chosen by training DSC', () => {
     const table = trainingTable(rs, preset, 'unet2d');
     expect(table.split('\n')[0]).toBe('| Patch | Side | Imbalance | LR | WCE (reference weights) | GDLv |');
     expect(table).toContain(`| S | 8x8 | 10.0% | 1e-4 | 0.03 [0.03, 0.03] ${NOT_CONVERGED} | - |`);
+  });
+});
+
+describe('held-out box plot', () => {
+  it("tukeyBox: quartiles, whiskers at the farthest points within 1.5 IQR, the rest outliers", () => {
+    const b = tukeyBox([0.5, 0.6, 0.62, 0.64, 0.66, 0.7, 0.0]);
+    expect(b.median).toBeCloseTo(0.62, 12);
+    expect(b.q1).toBeCloseTo(0.55, 12);
+    expect(b.q3).toBeCloseTo(0.65, 12);
+    expect(b.lo).toBe(0.5);
+    expect(b.hi).toBe(0.7);
+    expect(b.outliers).toEqual([0]);
   });
 });
