@@ -50,7 +50,21 @@ export interface NetSetup {
   testVolumes: number;
   /** Whole-volume foreground share, drawn log-uniformly per volume. */
   volumeFraction: [number, number];
+  /** Lesion sizes in voxels (synth.ts); unset: a few lesions of mixed size. */
+  lesionVoxels?: [number, number];
 }
+
+/**
+ * The paper's Table 1: the median foreground share of each network's
+ * training patches at patch sizes S / M / L (TwoPathCNN 0.29 / 0.25 / 0.16
+ * and DeepMedic 0.20 / 0.01 / 0.002 are not in the study). The quick and
+ * full presets choose image sides, patch sides and lesion sizes so the
+ * study's patches land near these shares; the tables print both.
+ */
+export const TABLE1_SHARE: Record<NetName, Record<PatchKey, number>> = {
+  unet2d: {S: 0.52, M: 0.33, L: 0.15},
+  highresnet3d: {S: 0.02, M: 0.01, L: 0.003},
+};
 
 export interface Preset {
   /** The preset the run started from. */
@@ -70,11 +84,25 @@ export interface Preset {
   setups: Record<NetName, NetSetup>;
 }
 
+/**
+ * Imbalance by design, measured with the study's own sampler (run.ts
+ * medianShare; a test keeps it so). 2D: one large tumour-like lesion of
+ * 650 - 900 pixels in an 80^2 image (10 - 14% of it, as in a BRATS slice),
+ * patches 8 / 12 / 56: about 53 - 58 / 33 - 36 / 13 - 15% foreground over
+ * data seeds 1 - 3, against the paper's 52 / 33 / 15%. 3D: one to three
+ * small lesions of 30 - 80 voxels in a 32^3 volume (0.2 - 0.4% of it),
+ * patches 8 / 12 / 24: about 2.2 - 2.5 / 0.75 - 1.0 / 0.30 - 0.45%, against
+ * 2 / 1 / 0.3%. The image is larger than the L patch, so the L patch is a
+ * window, not the whole image. Sides are multiples of 4.
+ */
+const DESIGN_2D = {volumeDims: [80, 80], patch: {S: 8, M: 12, L: 56}, batch: {S: 5, M: 3, L: 1},
+                   volumeFraction: [0.1, 0.14] as [number, number], lesionVoxels: [650, 900] as [number, number]};
+const DESIGN_3D = {volumeDims: [32, 32, 32], patch: {S: 8, M: 12, L: 24}, batch: {S: 5, M: 3, L: 1},
+                   volumeFraction: [0.002, 0.004] as [number, number], lesionVoxels: [30, 80] as [number, number]};
+
 const QUICK_SETUPS: Record<NetName, NetSetup> = {
-  unet2d: {volumeDims: [64, 64], patch: {S: 16, M: 32, L: 64}, batch: {S: 5, M: 3, L: 1}, width: 8,
-           iterations: 250, lastK: 50, trainVolumes: 24, testVolumes: 20, volumeFraction: [0.002, 0.03]},
-  highresnet3d: {volumeDims: [24, 24, 24], patch: {S: 8, M: 12, L: 24}, batch: {S: 5, M: 3, L: 1}, width: 8,
-                 iterations: 150, lastK: 50, trainVolumes: 16, testVolumes: 20, volumeFraction: [0.0005, 0.01]},
+  unet2d: {...DESIGN_2D, width: 8, iterations: 250, lastK: 50, trainVolumes: 24, testVolumes: 20},
+  highresnet3d: {...DESIGN_3D, width: 8, iterations: 150, lastK: 50, trainVolumes: 16, testVolumes: 20},
 };
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -98,10 +126,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     nets: ['unet2d', 'highresnet3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
     patches: [...PATCH_KEYS],
     setups: {
-      unet2d: {volumeDims: [96, 96], patch: {S: 24, M: 48, L: 96}, batch: {S: 5, M: 3, L: 1}, width: 16,
-               iterations: 1000, lastK: 200, trainVolumes: 64, testVolumes: 20, volumeFraction: [0.001, 0.03]},
-      highresnet3d: {volumeDims: [48, 48, 48], patch: {S: 12, M: 24, L: 48}, batch: {S: 5, M: 3, L: 1}, width: 16,
-                     iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 20, volumeFraction: [0.0002, 0.01]},
+      unet2d: {...DESIGN_2D, width: 16, iterations: 1000, lastK: 200, trainVolumes: 64, testVolumes: 20},
+      highresnet3d: {...DESIGN_3D, width: 16, iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 20},
     },
   },
 };

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {NET_LABEL, NetName} from './nets';
-import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel} from './presets';
+import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel, TABLE1_SHARE} from './presets';
 import {ConfigResult, lrLabel} from './run';
 import {chooseByTraining, CONVERGENCE, quantile, Spread, spread} from './stats';
 
@@ -101,12 +101,12 @@ export function trainingCaption(rs: ConfigResult[], preset: Preset, net: NetName
   const per = `training DSC over the last ${s.lastK} of ${s.iterations} iterations`;
   return (n <= 1 ? `Training DSC over the last ${s.lastK} of ${s.iterations} iterations, median (IQR)`
                  : `Median over ${n} seeds [min, max] of each run's median ${per}`) +
-         '; imbalance = median foreground share of the training patches.';
+         "; imbalance = median foreground share of the training patches, the paper's (Table 1) and this run's.";
 }
 
 /** Paper-format table: rows patch x LR, columns losses. */
 export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName): string {
-  const head = ['Patch', 'Side', 'Imbalance', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
+  const head = ['Patch', 'Side', 'Imbalance: Table 1 / here', 'LR', ...preset.losses.map((l) => lossLabel(l, preset))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const patch of preset.patches) {
     for (const lr of lrsAscending(preset)) {
@@ -116,7 +116,8 @@ export function trainingTable(rs: ConfigResult[], preset: Preset, net: NetName):
       });
       const any = rs.find((r) => r.net === net && r.patch === patch);
       const side = any ? any.patchSize.join('x') : '-';
-      lines.push(`| ${patch} | ${side} | ${pct(imbalance(rs, net, patch))} | ${lrLabel(lr)} | ${cells.join(' | ')} |`);
+      lines.push(`| ${patch} | ${side} | ${pct(TABLE1_SHARE[net][patch])} / ${pct(imbalance(rs, net, patch))} | ${lrLabel(lr)} | ` +
+                 `${cells.join(' | ')} |`);
     }
   }
   return lines.join('\n');
@@ -256,11 +257,12 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
     preset.patches.forEach((patch, ci) => {
       const x = x0 + ci * cell + cell / 2;
       b.push(`<text x="${x}" y="${top + ph + 14}" text-anchor="middle">${patch}</text>`);
-      b.push(`<text x="${x}" y="${top + ph + 27}" text-anchor="middle" font-size="9">${pct(imbalance(rs, net, patch))}</text>`);
+      b.push(`<text x="${x}" y="${top + ph + 27}" text-anchor="middle" font-size="9">${pct(imbalance(rs, net, patch))} ` +
+             `(${pct(TABLE1_SHARE[net][patch])})</text>`);
     });
   });
   b.push(`<text x="${left - 44}" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 ${left - 44} ${top + ph / 2})">learning rate</text>`);
-  b.push(`<text x="${(W - 60) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size (median foreground share of the training patches)</text>`);
+  b.push(`<text x="${(W - 60) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size (median foreground share of the training patches; the paper's Table 1 in brackets)</text>`);
   // colour bar
   const bx = W - 44;
   for (let i = 0; i < 20; i++) {

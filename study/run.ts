@@ -22,7 +22,7 @@ import {buildNet, NET_DIMS, NetName, SIDE_MULTIPLE} from './nets';
 import {LossKey, PatchKey, Preset} from './presets';
 import {Progress} from './progress';
 import {convergence, quantile} from './stats';
-import {foregroundIndex, product, samplePatch, synthVolume, Volume} from './synth';
+import {foregroundIndex, Patch, product, samplePatch, synthVolume, Volume} from './synth';
 import type {LoadedTf, Tf} from './tf';
 
 export interface DataSet {
@@ -206,13 +206,15 @@ export function syntheticData(preset: Preset, net: NetName, seed: number): DataS
   const make = (n: number, split: 'train' | 'test') => Array.from({length: n}, (_, i) => {
     const [lo, hi] = s.volumeFraction;
     const f = Math.exp(Math.log(lo) + rand() * (Math.log(hi) - Math.log(lo)));
-    return synthVolume({dims: s.volumeDims, foregroundFraction: f, seed: volumeSeed(seed, nd, split, i)});
+    return synthVolume({dims: s.volumeDims, foregroundFraction: f, seed: volumeSeed(seed, nd, split, i),
+                        lesionVoxels: s.lesionVoxels});
   });
   const train = make(s.trainVolumes, 'train');
   const test = make(s.testVolumes, 'test');
   return {kind: 'synthetic', train, test,
           describe: `synthetic ${s.volumeDims.join('x')} train ${s.trainVolumes} test ${s.testVolumes} ` +
-                    `fraction ${s.volumeFraction.join('-')} seed ${seed} volume seeds v2`};
+                    `fraction ${s.volumeFraction.join('-')} lesions ${s.lesionVoxels?.join('-') ?? 'mixed'} ` +
+                    `seed ${seed} volume seeds v2`};
 }
 
 /** Zero-pads (the z-scored mean) a channels-last image to sides that are multiples of m. */
@@ -370,6 +372,34 @@ function readDone(file: string, fp: string): ConfigResult | undefined {
   }
 }
 
+/**
+ * The training patches of one network and patch size, in order: a volume
+ * (2D: a slice) with foreground drawn uniformly, then a patch of it that
+ * holds at least one foreground voxel (samplePatch). Seeded; the same
+ * sequence for every loss and learning rate.
+ */
+export function patchSampler(data: DataSet, nd: 2 | 3, size: number[], seed: number): {next: () => Patch; channels: number} {
+  const train = nd === 2 ? as2d(data.train) : data.train;
+  const usable = train.filter((v) => v.foreground > 0);
+  if (usable.length === 0) throw new RangeError(`Expected training volumes with foreground for ${nd}D training but received none`);
+  const fgIdx = usable.map((v) => foregroundIndex(v.label));
+  const rand = mulberry32(seed);
+  return {channels: usable[0].channels, next: () => {
+    const k = Math.floor(rand() * usable.length);
+    return samplePatch(usable[k], fgIdx[k], size, rand);
+  }};
+}
+
+/** The median foreground share of `draws` training patches of a patch size: what the tables call its imbalance. */
+export function medianShare(data: DataSet, net: NetName, side: number, draws: number, seed: number): number {
+  const nd = NET_DIMS[net];
+  const size = patchSize(side, data, nd);
+  const draw = patchSampler(data, nd, size, seed);
+  const P = product(size);
+  const shares = Array.from({length: draws}, () => draw.next().foreground / P).sort((a, b) => a - b);
+  return quantile(shares, 0.5);
+}
+
 /** Runs one configuration. `onStep` is called after every iteration. */
 export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number, dsc: number) => void): Promise<ConfigResult> {
   const {tf} = o.loaded;
@@ -377,18 +407,14 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   const setup = o.preset.setups[p.net];
   const nd = NET_DIMS[p.net];
   const data = o.data[p.net];
-  const train = nd === 2 ? as2d(data.train) : data.train;
-  const usable = train.filter((v) => v.foreground > 0);
-  if (usable.length === 0) throw new RangeError(`Expected training volumes with foreground for ${p.net} but received none`);
-  const fgIdx = usable.map((v) => foregroundIndex(v.label));
   const size = patchSize(setup.patch[p.patch], data, nd);
   const batch = setup.batch[p.patch];
-  const channels = usable[0].channels;
   // the same initial weights and the same patch sequence for every loss and learning rate
+  const draw = patchSampler(data, nd, size, p.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
+  const channels = draw.channels;
   const model = buildNet(tf, p.net, {channels, width: setup.width, seed: p.seed * 7 + nd});
   const optimizer = tf.train.adam(p.lr);
   model.compile({optimizer, loss: lossFn(p.loss, o.preset), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
-  const rand = mulberry32(p.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
   const P = product(size);
   const lossCurve: (number | null)[] = [];
   const dscCurve: number[] = [];
@@ -397,8 +423,7 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
     const x = new Float32Array(batch * P * channels);
     const y = new Float32Array(batch * P);
     for (let b = 0; b < batch; b++) {
-      const k = Math.floor(rand() * usable.length);
-      const patch = samplePatch(usable[k], fgIdx[k], size, rand);
+      const patch = draw.next();
       x.set(patch.image, b * P * channels);
       for (let i = 0; i < P; i++) y[b * P + i] = patch.label[i];
       fractions.push(patch.foreground / P);

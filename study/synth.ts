@@ -41,6 +41,14 @@ export interface SynthOptions {
   channels?: number;
   /** Noise standard deviation relative to the white-matter intensity (1). Default 0.12. */
   noise?: number;
+  /**
+   * Lesion sizes in voxels, [min, max], drawn log-uniformly per lesion (the
+   * last one trimmed to the exact count). Unset: each lesion takes a random
+   * share of what is left to draw, so a volume holds a few lesions of mixed
+   * size. Lesion size against patch side is what sets a patch's foreground
+   * share, so the study's presets set it (presets.ts).
+   */
+  lesionVoxels?: [number, number];
 }
 
 /** Tissue intensities per channel: [white matter, grey matter, lesion at full contrast]. */
@@ -128,7 +136,8 @@ function coords(idx: number, dims: number[]): number[] {
  * Lesion shapes until exactly `target` voxels are foreground. Returns the
  * label and, per voxel, the index of the lesion that owns it (for contrast).
  */
-function drawLesions(dims: number[], target: number, rand: () => number): {label: Uint8Array; owner: Int32Array; lesions: number} {
+function drawLesions(dims: number[], target: number, rand: () => number,
+                     sizes?: [number, number]): {label: Uint8Array; owner: Int32Array; lesions: number} {
   const nd = dims.length;
   const V = product(dims);
   const label = new Uint8Array(V);
@@ -139,8 +148,14 @@ function drawLesions(dims: number[], target: number, rand: () => number): {label
     if (attempt > 100000) throw new Error(`synthetic lesions: could not reach ${target} foreground voxels`);
     const remaining = target - count;
     // lesion volume: a share of what is left, so there are several lesions of varied size
-    const share = remaining <= 8 ? 1 : 0.15 + 0.85 * rand();
-    const vol = Math.max(1, remaining * share * 1.3);
+    let vol: number;
+    if (sizes) {
+      const v = Math.exp(Math.log(sizes[0]) + rand() * (Math.log(sizes[1]) - Math.log(sizes[0])));
+      vol = Math.max(1, Math.min(v, remaining * 1.3));
+    } else {
+      const share = remaining <= 8 ? 1 : 0.15 + 0.85 * rand();
+      vol = Math.max(1, remaining * share * 1.3);
+    }
     const rMean = nd === 3 ? Math.cbrt(vol / (4 / 3 * Math.PI)) : Math.sqrt(vol / Math.PI);
     const blob = rand() < 0.4 && rMean > 2;
     const parts: Ellipsoid[] = [];
@@ -245,7 +260,11 @@ export function synthVolume(o: SynthOptions): Volume {
   const normal = gaussian(rand);
   const V = product(dims);
   const target = Math.max(1, Math.round(o.foregroundFraction * V));
-  const {label, owner, lesions} = drawLesions(dims, target, rand);
+  const ls = o.lesionVoxels;
+  if (ls && !(ls.length === 2 && ls[0] >= 1 && ls[1] >= ls[0])) {
+    throw new RangeError(`Expected [min, max] with 1 <= min <= max for lesionVoxels but received ${JSON.stringify(ls)}`);
+  }
+  const {label, owner, lesions} = drawLesions(dims, target, rand, ls);
   const lesionContrast = Array.from({length: lesions}, () => 0.55 + 0.45 * rand());
   const tissue = smoothField(dims, rand, 6, 3);        // > threshold: grey matter
   const texture = smoothField(dims, rand, 10, 8);      // fine texture inside tissues

@@ -14,10 +14,10 @@ import * as zlib from 'zlib';
 
 import {mulberry32} from '../lib/reference/random';
 import {main, parseArgs} from '../study/cli';
-import {lossLabel, presetLabel, PRESETS} from '../study/presets';
+import {lossLabel, PATCH_KEYS, presetLabel, PRESETS, TABLE1_SHARE} from '../study/presets';
 import type {LossKey} from '../study/presets';
 import type {Preset} from '../study/presets';
-import {codeVersion, lossOptions, MAX_SEED, runStudy, syntheticData, volumeSeed} from '../study/run';
+import {codeVersion, lossOptions, MAX_SEED, medianShare, runStudy, syntheticData, volumeSeed} from '../study/run';
 import {dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
@@ -258,12 +258,12 @@ describe('tiny study end to end', () => {
       expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
       expect(fs.readFileSync(path.join(out, `fig_heldout_${n}.svg`), 'utf8').match(/<rect class="box"/g)!.length).toBe(4);
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
-      expect(table).toMatch(/^\| Patch \| Side \| Imbalance \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
+      expect(table).toMatch(/^\| Patch \| Side \| Imbalance: Table 1 \/ here \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
       expect(table).toContain('† not converged: over the last 3 iterations');
       expect(fs.readFileSync(path.join(out, `test_${n}.md`), 'utf8'))
         .toMatch(/^\| Patch \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
       expect(table.split('\n').filter((l) => l.startsWith('|'))).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
-      expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\)( †)? \|/);
+      expect(table).toMatch(/\| S \| [0-9x]+ \| [0-9.]+% \/ [0-9.]+% \| 1e-3 \| \d\.\d\d \(\d\.\d\d\)( †)? \|/);
     }
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(json.ran).toBe(16);
@@ -331,6 +331,40 @@ function onePreset(iterations: number): Preset {
   return {...t, nets: ['unet2d'], losses: ['GDLv'], patches: ['S'],
           setups: {...t.setups, unet2d: {...t.setups.unet2d, iterations, lastK: 1}}};
 }
+
+describe('imbalance by design', () => {
+  // the paper's Table 1 (UNet 52 / 33 / 15%, HighResNet 2 / 1 / 0.3%): the quick and full presets' data and
+  // patch sides put the median foreground share of the training patches near it, within a factor 1.6,
+  // in the paper's order, with images larger than the L patch
+  for (const name of ['quick'] as const) {
+    for (const net of ['unet2d', 'highresnet3d'] as const) {
+      it(`${name} ${net}: S / M / L patches land near Table 1's shares (full has the same design)`, () => {
+        const preset = PRESETS[name];
+        const design = ({volumeDims, patch, batch, volumeFraction, lesionVoxels}: typeof preset.setups.unet2d) =>
+          ({volumeDims, patch, batch, volumeFraction, lesionVoxels});
+        expect(design(PRESETS.full.setups[net])).toEqual(design(preset.setups[net]));
+        const s = preset.setups[net];
+        const small: Preset = {...preset, setups: {...preset.setups, [net]: {...s, trainVolumes: 16, testVolumes: 1}}};
+        const data = syntheticData(small, net, 1);
+        const got = PATCH_KEYS.map((k) => medianShare(data, net, s.patch[k], 600, 5));
+        PATCH_KEYS.forEach((k, i) => {
+          const ratio = got[i] / TABLE1_SHARE[net][k];
+          expect([k, ratio > 1 / 1.6 && ratio < 1.6]).toEqual([k, true]);
+          expect(s.volumeDims.every((d) => d > s.patch[k])).toBe(true);
+        });
+        expect(got[0]).toBeGreaterThan(got[1]);
+        expect(got[1]).toBeGreaterThan(got[2]);
+      });
+    }
+  }
+
+  it('lesionVoxels sets lesion sizes and keeps the exact foreground count', () => {
+    const v = synthVolume({dims: [80, 80], foregroundFraction: 0.12, seed: 3, lesionVoxels: [650, 900]});
+    expect(v.foreground).toBe(Math.round(0.12 * 6400));
+    expect(() => synthVolume({dims: [8, 8], foregroundFraction: 0.1, seed: 1, lesionVoxels: [5, 2]}))
+      .toThrow('Expected [min, max] with 1 <= min <= max for lesionVoxels but received [5,2]');
+  });
+});
 
 describe('held-out synthetic data', () => {
   it('never shares a generator seed with a training volume, however many training volumes', () => {
@@ -403,7 +437,7 @@ describe('seeds', () => {
     expect(gdl[0].testDsc).toHaveLength(2);                          // the same held-out volumes for both
     const table = fs.readFileSync(path.join(out, 'table_unet2d.md'), 'utf8');
     expect(table).toContain('Median over 2 seeds [min, max]');
-    expect(table).toMatch(/\| S \| 8x8 \| [0-9.]+% \| 1e-3 \| \d\.\d\d \[\d\.\d\d, \d\.\d\d\]( †)? \| \d\.\d\d \[/);
+    expect(table).toMatch(/\| S \| 8x8 \| 52.0% \/ [0-9.]+% \| 1e-3 \| \d\.\d\d \[\d\.\d\d, \d\.\d\d\]( †)? \| \d\.\d\d \[/);
     expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8')).toContain('data seed 5, training seeds 5 .. 6');
   }, 60000);
 });

@@ -126,8 +126,8 @@ describe('the held-out configuration is chosen by training DSC', () => {
     const one = [result('GDLv', 1e-3, 'S', 1, 0.5, [0.2], false)];
     expect(formatCell(cellOf(one, 'unet2d', 'GDLv', 1e-3, 'S')!, 'train')).toBe(`0.50 (0.01) ${NOT_CONVERGED}`);
     const table = trainingTable(rs, preset, 'unet2d');
-    expect(table.split('\n')[0]).toBe('| Patch | Side | Imbalance | LR | WCE (reference weights) | GDLv |');
-    expect(table).toContain(`| S | 8x8 | 10.0% | 1e-4 | 0.03 [0.03, 0.03] ${NOT_CONVERGED} | - |`);
+    expect(table.split('\n')[0]).toBe('| Patch | Side | Imbalance: Table 1 / here | LR | WCE (reference weights) | GDLv |');
+    expect(table).toContain(`| S | 8x8 | 52.0% / 10.0% | 1e-4 | 0.03 [0.03, 0.03] ${NOT_CONVERGED} | - |`);
   });
 });
 
