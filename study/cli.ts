@@ -17,7 +17,7 @@ import {LOSS_KEYS, LossKey, PATCH_KEYS, PatchKey, Preset, presetLabel, PRESET_NA
   WCE_WEIGHTS, WceWeights} from './presets';
 import {formatDuration} from './progress';
 import {writeReport} from './report';
-import {DataSet, lrLabel, MAX_SEED, runStudy, syntheticData} from './run';
+import {codeVersion, DataSet, lrLabel, MAX_SEED, runStudy, syntheticData} from './run';
 import {loadTf} from './tf';
 import type {Volume} from './synth';
 
@@ -206,7 +206,7 @@ export async function studyMain(argv: string[]): Promise<number> {
   const dataNotes: Record<string, string> = {};
   for (const net of o.preset.nets) dataNotes[net] = dataNote(data[net]);
   const report = writeReport(o.out, run.results, {
-    preset: o.preset, backendNote: loaded.note, backend: loaded.backend, seed: o.seed, data: dataNotes, seconds,
+    preset: o.preset, version: codeVersion(), backendNote: loaded.note, backend: loaded.backend, seed: o.seed, data: dataNotes, seconds,
     ran: run.ran.length, skipped: run.skipped.length,
   });
   log(report.summary.replace(/^!\[.*$/gm, '').replace(/\n{3,}/g, '\n\n'));

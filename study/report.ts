@@ -11,11 +11,13 @@ import * as path from 'path';
 
 import {NET_LABEL, NetName} from './nets';
 import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel, TABLE1_SHARE} from './presets';
-import {ConfigResult, lrLabel} from './run';
+import {CodeVersion, ConfigResult, lrLabel} from './run';
 import {chooseByTraining, CONVERGENCE, quantile, Spread, spread} from './stats';
 
 export interface ReportMeta {
   preset: Preset;
+  /** The code that ran (run.ts codeVersion). */
+  version: CodeVersion;
   backendNote: string;
   backend: string;
   seed: number;
@@ -262,7 +264,8 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
     });
   });
   b.push(`<text x="${left - 44}" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 ${left - 44} ${top + ph / 2})">learning rate</text>`);
-  b.push(`<text x="${(W - 60) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size (median foreground share of the training patches; the paper's Table 1 in brackets)</text>`);
+  b.push(`<text x="${(W - 60) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size ` +
+         "(median foreground share of the training patches; the paper's Table 1 in brackets)</text>");
   // colour bar
   const bx = W - 44;
   for (let i = 0; i < 20; i++) {
@@ -405,6 +408,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     `# segloss study: preset ${presetLabel(p)}`,
     '',
     `- backend: ${meta.backendNote}`,
+    `- code: segloss ${meta.version.package}, study and lib sources ${meta.version.code} (sha256, first 16 hex digits)`,
     `- grid: ${p.nets.length} networks x ${p.losses.length} losses (${p.losses.join(', ')}) x learning rates ` +
       `${p.lrs.map(lrLabel).join(', ')} x patch sizes ${p.patches.join(', ')}; Adam; ` +
       `${p.nets.map((n) => `${NET_LABEL[n]} ${p.setups[n].iterations} iterations, DSC statistics over the last ${p.setups[n].lastK}`).join('; ')}; ` +
@@ -439,7 +443,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
   const summary = md.join('\n');
   write('summary.md', summary);
   const json = {
-    preset: p, backend: meta.backend, backendNote: meta.backendNote, seed: meta.seed, data: meta.data,
+    preset: p, version: meta.version, backend: meta.backend, backendNote: meta.backendNote, seed: meta.seed, data: meta.data,
     seconds: meta.seconds, ran: meta.ran, skipped: meta.skipped, lossSummaries: ls, configs: rs,
   };
   write('results.json', JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1));

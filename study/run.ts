@@ -353,7 +353,8 @@ export function plan(o: StudyOptions): Planned[] {
         for (const loss of o.preset.losses) {
           for (const seed of trainingSeeds(o.seed, o.preset.seeds)) {
             out.push({id: configId(net, loss, lr, patch, seed), net, seed, loss, lr, patch,
-                      fingerprint: fingerprint(o, net, {loss, options: lossOptions(loss, o.preset), lr, patch, trainSeed: seed})});
+                      fingerprint: fingerprint(o, net, {loss, options: lossOptions(loss, o.preset), lr, patch,
+                                                        trainSeed: seed})});
           }
         }
       }
@@ -464,7 +465,8 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   const q3 = quantile(last, 0.75);
   const conv = convergence(dscCurve, lossCurve, setup.lastK);
   return {
-    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, seed: p.seed, lossOptions: lossOptions(p.loss, o.preset), lr: p.lr, patch: p.patch, patchSize: size, batch,
+    id: p.id, fingerprint: p.fingerprint, net: p.net, loss: p.loss, seed: p.seed, lossOptions: lossOptions(p.loss, o.preset),
+    lr: p.lr, patch: p.patch, patchSize: size, batch,
     iterations: setup.iterations, lastK: setup.lastK, backend: o.loaded.backend,
     lossCurve, dscCurve,
     dscMedian: quantile(last, 0.5), dscQ1: q1, dscQ3: q3, dscIQR: q3 - q1,

@@ -244,6 +244,8 @@ describe('tiny study end to end', () => {
     expect(first.out).toContain(`segloss study, preset 'tiny' with --iterations ${TINY_IT}: tensorflow.js ${note}`);
     expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8').split('\n')[0])
       .toBe(`# segloss study: preset 'tiny' with --iterations ${TINY_IT}`);
+    expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8'))
+      .toContain(`- code: segloss ${codeVersion().package}, study and lib sources ${codeVersion().code}`);
     const nets = ['unet2d', 'highresnet3d'];
     for (const f of ['summary.md', 'results.json', ...nets.flatMap((n) => [`table_${n}.md`, `test_${n}.md`,
                                                                            `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`])]) {
