@@ -7,8 +7,9 @@
  *   two max-pool steps down, two up-sampling steps up, skip connections by
  *   concatenation. Input sides must be multiples of 4.
  * - `highresnet3d`: a small 3D HighResNet (Li et al. 2017): a 3^3 stem, then
- *   residual blocks of two 3^3 convolutions with dilation 1, 2 and 4, the
- *   resolution kept throughout. Input sides must be multiples of 4.
+ *   stages of pre-activated residual blocks (batch norm, ReLU, 3^3
+ *   convolution, twice) at dilation 1, 2 and 4, the resolution kept
+ *   throughout. Input sides must be multiples of 4.
  *
  * TensorFlow's CPU conv3d (tfjs-node) and tfjs's conv3d gradient have no
  * dilation, so a dilated 3D convolution is done here the way TensorFlow's
@@ -107,8 +108,12 @@ export function dilatedConv3d(tf: Tf, args: DilatedArgs): TfNamespace.layers.Lay
 export interface NetOptions {
   /** Input channels (modalities). */
   channels: number;
-  /** Feature width of the first level (UNet doubles it per level). */
+  /** Feature width of the first level (UNet and HighResNet double it per level / stage). */
   width: number;
+  /** HighResNet: residual blocks per dilation stage (default 1). */
+  blocks?: number;
+  /** HighResNet: keep the width at every stage instead of doubling it. */
+  constantWidth?: boolean;
   seed: number;
 }
 
@@ -131,22 +136,104 @@ function unet2d(tf: Tf, o: NetOptions): TfNamespace.LayersModel {
   return tf.model({inputs: input, outputs: logits, name: 'unet2d'});
 }
 
+let batchNormClass: (new (cfg: {name?: string}) => TfNamespace.layers.Layer) | undefined;
+
+/**
+ * Batch normalisation over every axis but the channels, for 5D tensors:
+ * tfjs-layers' batchNormalization stops at rank 4. Training normalises by
+ * the batch's moments (biased variance) and moves the running ones by
+ * momentum 0.9, so the running statistics that segment the held-out
+ * volumes settle within tens of iterations (tfjs's default 0.99 would take
+ * hundreds); inference uses the running ones. epsilon 1e-3, as tfjs-layers.
+ */
+function batchNormClassFor(tf: Tf) {
+  if (batchNormClass) return batchNormClass;
+  const MOMENTUM = 0.9, EPSILON = 1e-3;
+  class BatchNorm5D extends tf.layers.Layer {
+    static className = 'SeglossBatchNorm5D';
+    private gamma!: TfNamespace.LayerVariable;
+    private beta!: TfNamespace.LayerVariable;
+    private movingMean!: TfNamespace.LayerVariable;
+    private movingVariance!: TfNamespace.LayerVariable;
+
+    build(inputShape: TfNamespace.Shape | TfNamespace.Shape[]): void {
+      const shape = inputShape as number[];
+      const c = [shape[shape.length - 1]];
+      this.gamma = this.addWeight('gamma', c, 'float32', tf.initializers.ones());
+      this.beta = this.addWeight('beta', c, 'float32', tf.initializers.zeros());
+      this.movingMean = this.addWeight('moving_mean', c, 'float32', tf.initializers.zeros(), undefined, false);
+      this.movingVariance = this.addWeight('moving_variance', c, 'float32', tf.initializers.ones(), undefined, false);
+      this.built = true;
+    }
+
+    call(inputs: TfNamespace.Tensor | TfNamespace.Tensor[], kwargs: {training?: boolean}): TfNamespace.Tensor {
+      return tf.tidy(() => {
+        const x = (Array.isArray(inputs) ? inputs[0] : inputs) as TfNamespace.Tensor;
+        const axes = Array.from({length: x.rank - 1}, (_, i) => i);
+        let mean: TfNamespace.Tensor, variance: TfNamespace.Tensor;
+        if (kwargs.training) {
+          ({mean, variance} = tf.moments(x, axes));
+          // the running statistics are state that no loss reads in training: tfjs-layers' own batch norm updates them so too
+          const update = (moving: TfNamespace.LayerVariable, batch: TfNamespace.Tensor) =>
+            moving.write(tf.add(tf.mul(moving.read(), MOMENTUM), tf.mul(batch, 1 - MOMENTUM)));
+          update(this.movingMean, mean);
+          update(this.movingVariance, variance);
+        } else {
+          mean = this.movingMean.read();
+          variance = this.movingVariance.read();
+        }
+        const scale = tf.mul(tf.rsqrt(tf.add(variance, EPSILON)), this.gamma.read());
+        return tf.add(tf.mul(tf.sub(x, mean), scale), this.beta.read());
+      });
+    }
+  }
+  tf.serialization.registerClass(BatchNorm5D);
+  batchNormClass = BatchNorm5D as unknown as new (cfg: {name?: string}) => TfNamespace.layers.Layer;
+  return batchNormClass;
+}
+
+/** A batch-normalisation layer for 5D tensors; exported for its test. */
+export function batchNorm5d(tf: Tf): TfNamespace.layers.Layer {
+  const BatchNorm5D = batchNormClassFor(tf);
+  return new BatchNorm5D({});
+}
+
+function batchNorm(tf: Tf, x: Sym): Sym {
+  return batchNorm5d(tf).apply(x) as Sym;
+}
+
+/**
+ * HighResNet (Li et al. 2017, NiftyNet's HighRes3DNet): a 3^3 stem, then
+ * three stages of residual blocks at dilation 1, 2 and 4 with widths w, 2w
+ * and 4w (the paper: 16 / 32 / 64 and three blocks per stage), each block
+ * pre-activated (batch norm, ReLU, 3^3 convolution, twice) around an
+ * identity shortcut, or a 1^3 projection where the width changes; batch
+ * norm and ReLU before the 1^3 output convolution.
+ */
 function highresnet3d(tf: Tf, o: NetOptions): TfNamespace.LayersModel {
   const Dilated = dilatedConv3dClass(tf);
   let seed = o.seed;
   const w = o.width;
+  const blocks = o.blocks ?? 1;
   const input = tf.input({shape: [null, null, null, o.channels] as unknown as number[]});
   const relu = (x: Sym) => tf.layers.activation({activation: 'relu'}).apply(x) as Sym;
-  let x = relu(new Dilated({filters: w, rate: 1, seed: seed++}).apply(input) as Sym);
-  // one residual block per dilation (HighResNet has three per dilation; one keeps the quick preset quick)
-  for (const rate of [1, 2, 4]) {
-    const a = new Dilated({filters: w, rate, seed: seed++}).apply(relu(x)) as Sym;
-    const b = new Dilated({filters: w, rate, seed: seed++}).apply(relu(a)) as Sym;
-    x = tf.layers.add().apply([x, b]) as Sym;
+  const conv1 = (x: Sym, filters: number) =>
+    tf.layers.conv3d({filters, kernelSize: 1, padding: 'same', useBias: false,
+                      kernelInitializer: tf.initializers.heNormal({seed: seed++})}).apply(x) as Sym;
+  let x = new Dilated({filters: w, rate: 1, seed: seed++}).apply(input) as Sym;
+  let width = w;
+  for (const [stage, rate] of [1, 2, 4].entries()) {
+    const filters = o.constantWidth ? w : w * 2 ** stage;
+    for (let b = 0; b < blocks; b++) {
+      const a = new Dilated({filters, rate, seed: seed++}).apply(relu(batchNorm(tf, x))) as Sym;
+      const c = new Dilated({filters, rate, seed: seed++}).apply(relu(batchNorm(tf, a))) as Sym;
+      x = tf.layers.add().apply([filters === width ? x : conv1(x, filters), c]) as Sym;
+      width = filters;
+    }
   }
   const logits = tf.layers.conv3d({filters: 1, kernelSize: 1, padding: 'same', activation: 'linear',
                                    kernelInitializer: tf.initializers.glorotUniform({seed: seed++}),
-                                   biasInitializer: 'zeros'}).apply(relu(x)) as Sym;
+                                   biasInitializer: 'zeros'}).apply(relu(batchNorm(tf, x))) as Sym;
   return tf.model({inputs: input, outputs: logits, name: 'highresnet3d'});
 }
 

@@ -413,7 +413,8 @@ export async function runConfig(o: StudyOptions, p: Planned, onStep: (it: number
   // the same initial weights and the same patch sequence for every loss and learning rate
   const draw = patchSampler(data, nd, size, p.seed * 131 + nd * 17 + p.patch.charCodeAt(0));
   const channels = draw.channels;
-  const model = buildNet(tf, p.net, {channels, width: setup.width, seed: p.seed * 7 + nd});
+  const model = buildNet(tf, p.net, {channels, width: setup.width, blocks: setup.blocks, constantWidth: setup.constantWidth,
+                                     seed: p.seed * 7 + nd});
   const optimizer = tf.train.adam(p.lr);
   model.compile({optimizer, loss: lossFn(p.loss, o.preset), metrics: [seglossTfjs().metrics.dice({activation: 'sigmoid'})]});
   const P = product(size);

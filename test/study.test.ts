@@ -18,7 +18,7 @@ import {lossLabel, PATCH_KEYS, presetLabel, PRESETS, TABLE1_SHARE} from '../stud
 import type {LossKey} from '../study/presets';
 import type {Preset} from '../study/presets';
 import {codeVersion, lossOptions, MAX_SEED, medianShare, runStudy, syntheticData, volumeSeed} from '../study/run';
-import {dilatedConv3d} from '../study/nets';
+import {batchNorm5d, buildNet, dilatedConv3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
 import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
@@ -133,6 +133,48 @@ describe('HighResNet dilated convolution', () => {
       y.dispose();
     });
   }
+});
+
+describe('HighResNet batch norm and blocks', () => {
+  it('batch norm on 5D tensors: batch moments in training, running moments (momentum 0.9) at inference', async () => {
+    const layer = batchNorm5d(tf);
+    const rand = mulberry32(4);
+    const x = tf.tensor(Float32Array.from({length: 2 * 4 * 4 * 4 * 3}, (_, i) => 3 * rand() + (i % 3)), [2, 4, 4, 4, 3]);
+    const {mean, variance} = tf.moments(x, [0, 1, 2, 3]);
+    const y = layer.apply(x, {training: true}) as import('@tensorflow/tfjs').Tensor;
+    const m = tf.moments(y, [0, 1, 2, 3]);
+    for (const v of await m.mean.data()) expect(Math.abs(v)).toBeLessThan(1e-5);
+    for (const v of await m.variance.data()) expect(v).toBeCloseTo(1, 2);          // epsilon 1e-3 against a variance near 0.75
+    const [, , movingMean, movingVar] = layer.getWeights();
+    const bm = await mean.data(), bv = await variance.data();
+    (await movingMean.data()).forEach((v, c) => expect(v).toBeCloseTo(0.1 * bm[c], 5));
+    (await movingVar.data()).forEach((v, c) => expect(v).toBeCloseTo(0.9 + 0.1 * bv[c], 5));
+    const z = await (layer.apply(x) as import('@tensorflow/tfjs').Tensor).data();   // inference: the running moments
+    const xs = await x.data();
+    const mm = await movingMean.data(), mv = await movingVar.data();
+    for (let i = 0; i < 12; i++) expect(z[i]).toBeCloseTo((xs[i] - mm[i % 3]) / Math.sqrt(mv[i % 3] + 1e-3), 4);
+  });
+
+  it('the quick layout (1 block per stage, constant width) and the published one (3 blocks, doubling) build and keep the input size', () => {
+    const quick = buildNet(tf, 'highresnet3d', {channels: 3, width: 4, blocks: 1, constantWidth: true, seed: 1});
+    const published = buildNet(tf, 'highresnet3d', {channels: 3, width: 4, blocks: 3, seed: 1});
+    const x = tf.zeros([1, 8, 8, 8, 3]);
+    for (const m of [quick, published]) expect((m.predict(x) as import('@tensorflow/tfjs').Tensor).shape).toEqual([1, 8, 8, 8, 1]);
+    const convs = (m: import('@tensorflow/tfjs').LayersModel) => m.layers.filter((l) => l.getClassName() === 'SeglossDilatedConv3D').length;
+    const norms = (m: import('@tensorflow/tfjs').LayersModel) => m.layers.filter((l) => l.getClassName() === 'SeglossBatchNorm5D').length;
+    expect([convs(quick), norms(quick)]).toEqual([1 + 3 * 2, 3 * 2 + 1]);
+    expect([convs(published), norms(published)]).toEqual([1 + 9 * 2, 9 * 2 + 1]);
+    expect(published.countParams()).toBeGreaterThan(10 * quick.countParams());    // widths 4 / 8 / 16 against 4 throughout
+  });
+
+  it('trainOnBatch runs batch norm in training mode (its running mean moves)', async () => {
+    const m = buildNet(tf, 'highresnet3d', {channels: 3, width: 4, blocks: 1, constantWidth: true, seed: 1});
+    m.compile({optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError'});
+    const bn = m.layers.find((l) => l.getClassName() === 'SeglossBatchNorm5D')!;
+    await m.trainOnBatch(tf.randomNormal([2, 8, 8, 8, 3], 2, 1, 'float32', 3), tf.zeros([2, 8, 8, 8, 1]));
+    expect(Math.max(...Array.from(await bn.getWeights()[2].data(), Math.abs))).toBeGreaterThan(0.01);
+    m.dispose();
+  });
 });
 
 describe('study CLI arguments', () => {
