@@ -33,7 +33,8 @@ usage: segloss study [options]
                             4D images hold channels on the 4th axis; label > 0 is foreground; the last quarter
                             of the cases (by name, at least 1) is held out
   --out DIR                 results folder (default segloss-results/<preset>[-data])
-  --nets LIST               unet2d,highresnet3d
+  --nets LIST               unet2d,twopath2d,highresnet3d,deepmedic3d (tiny and quick: unet2d,highresnet3d;
+                            full: all four)
   --losses LIST             WCE,DL2,SS,GDLv
   --lrs LIST                learning rates, e.g. 1e-3,1e-4,1e-5
   --patches LIST            S,M,L

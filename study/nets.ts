@@ -1,7 +1,8 @@
 /**
- * The two networks of the study, in tfjs-layers, both fully convolutional
+ * The four networks of the study, in tfjs-layers, all fully convolutional
  * ('same' padding, so the effective patch is the input patch) and ending in
- * one logit channel per voxel (the losses fuse the sigmoid):
+ * one logit channel per voxel (the losses fuse the sigmoid); TwoPathCNN and
+ * DeepMedic are described at their builders below:
  *
  * - `unet2d`: a small 2D UNet (Ronneberger 2015) - two convolutions per step,
  *   two max-pool steps down, two up-sampling steps up, skip connections by
@@ -21,10 +22,11 @@ import type * as TfNamespace from '@tensorflow/tfjs';
 
 import type {Tf} from './tf';
 
-export type NetName = 'unet2d' | 'highresnet3d';
-export const NET_NAMES: NetName[] = ['unet2d', 'highresnet3d'];
-export const NET_LABEL: Record<NetName, string> = {unet2d: 'UNet (2D)', highresnet3d: 'HighResNet (3D)'};
-export const NET_DIMS: Record<NetName, 2 | 3> = {unet2d: 2, highresnet3d: 3};
+export type NetName = 'unet2d' | 'twopath2d' | 'highresnet3d' | 'deepmedic3d';
+export const NET_NAMES: NetName[] = ['unet2d', 'twopath2d', 'highresnet3d', 'deepmedic3d'];
+export const NET_LABEL: Record<NetName, string> = {unet2d: 'UNet (2D)', twopath2d: 'TwoPathCNN (2D)',
+                                                   highresnet3d: 'HighResNet (3D)', deepmedic3d: 'DeepMedic (3D)'};
+export const NET_DIMS: Record<NetName, 2 | 3> = {unet2d: 2, twopath2d: 2, highresnet3d: 3, deepmedic3d: 3};
 /** Every input side must be a multiple of this (two pools / dilation 4). */
 export const SIDE_MULTIPLE = 4;
 
@@ -237,6 +239,118 @@ function highresnet3d(tf: Tf, o: NetOptions): TfNamespace.LayersModel {
   return tf.model({inputs: input, outputs: logits, name: 'highresnet3d'});
 }
 
+/**
+ * TwoPathCNN (Havaei et al. 2017), fully convolutional with 'same' padding:
+ * a local pathway (7^2 convolution, 4^2 max pool at stride 1, 3^2
+ * convolution, 2^2 max pool at stride 1; width w) and a global pathway (one
+ * 13^2 convolution, width 2w) side by side, concatenated, then one 21^2
+ * convolution to the logit. The published net has widths 64 / 160 and
+ * maxout units; here ReLU and the study's widths.
+ */
+function twopath2d(tf: Tf, o: NetOptions): TfNamespace.LayersModel {
+  let seed = o.seed;
+  const conv = (x: Sym, filters: number, kernel: number, activation: 'relu' | 'linear' = 'relu') =>
+    tf.layers.conv2d({filters, kernelSize: kernel, padding: 'same', activation,
+                      kernelInitializer: tf.initializers.heNormal({seed: seed++}), biasInitializer: 'zeros'})
+      .apply(x) as Sym;
+  const pool = (x: Sym, size: number) =>
+    tf.layers.maxPooling2d({poolSize: size, strides: 1, padding: 'same'}).apply(x) as Sym;
+  const input = tf.input({shape: [null, null, o.channels] as unknown as number[]});
+  const local = pool(conv(pool(conv(input, o.width, 7), 4), o.width, 3), 2);
+  const global = conv(input, 2 * o.width, 13);
+  const both = tf.layers.concatenate().apply([local, global]) as Sym;
+  const logits = conv(both, 1, 21, 'linear');
+  return tf.model({inputs: input, outputs: logits, name: 'twopath2d'});
+}
+
+let upsampleClass: (new (cfg: {factor: number}) => TfNamespace.layers.Layer) | undefined;
+
+/**
+ * Nearest-neighbour 3D up-sampling by an integer factor (tfjs-layers has
+ * only the 2D layer): one axis at a time, each a rank-4 broadcast multiply
+ * by ones, so the gradient is a plain broadcast sum.
+ */
+function upsample3dClass(tf: Tf) {
+  if (upsampleClass) return upsampleClass;
+  class UpSampling3D extends tf.layers.Layer {
+    static className = 'SeglossUpSampling3D';
+    private readonly factor: number;
+
+    constructor(args: {factor: number}) {
+      super({});
+      this.factor = args.factor;
+    }
+
+    computeOutputShape(inputShape: TfNamespace.Shape | TfNamespace.Shape[]): TfNamespace.Shape {
+      const s = (inputShape as TfNamespace.Shape).slice();
+      for (let a = 1; a <= 3; a++) s[a] = s[a] === null ? null : (s[a] as number) * this.factor;
+      return s;
+    }
+
+    call(inputs: TfNamespace.Tensor | TfNamespace.Tensor[]): TfNamespace.Tensor {
+      return tf.tidy(() => {
+        let x = (Array.isArray(inputs) ? inputs[0] : inputs) as TfNamespace.Tensor;
+        const f = this.factor;
+        const ones = tf.ones([1, 1, f, 1]);
+        for (let a = 1; a <= 3; a++) {
+          const s = x.shape;
+          const outer = s.slice(0, a).reduce((p, q) => p * q, 1);
+          const inner = s.slice(a + 1).reduce((p, q) => p * q, 1);
+          const y = tf.mul(tf.reshape(x, [outer, s[a], 1, inner]), ones);
+          const t = s.slice();
+          t[a] = s[a] * f;
+          x = tf.reshape(y, t);
+        }
+        return x;
+      });
+    }
+
+    getConfig(): TfNamespace.serialization.ConfigDict {
+      return {...super.getConfig(), factor: this.factor};
+    }
+  }
+  tf.serialization.registerClass(UpSampling3D);
+  upsampleClass = UpSampling3D as unknown as new (cfg: {factor: number}) => TfNamespace.layers.Layer;
+  return upsampleClass;
+}
+
+/** Nearest-neighbour 3D up-sampling; exported for its test. */
+export function upsample3d(tf: Tf, factor: number): TfNamespace.layers.Layer {
+  const Up = upsample3dClass(tf);
+  return new Up({factor});
+}
+
+/**
+ * DeepMedic (Kamnitsas et al. 2017), 'same' padding: a normal-resolution
+ * pathway and a subsampled one (average pool by 2, the same stack, nearest
+ * up-sampling by 2) of four 3^3 convolutions each (widths w, w, 2w, 2w),
+ * concatenated, then a 1^3 "fully connected" layer of width 4w and the 1^3
+ * logit. The published net has eight convolutions per pathway (30 - 50
+ * wide), a subsampling factor of 3, 150-wide fully connected layers and
+ * valid padding; factor 2 keeps the study's sides multiples of 4.
+ */
+function deepmedic3d(tf: Tf, o: NetOptions): TfNamespace.LayersModel {
+  let seed = o.seed;
+  const w = o.width;
+  const conv = (x: Sym, filters: number, kernel: number, activation: 'relu' | 'linear' = 'relu') =>
+    tf.layers.conv3d({filters, kernelSize: kernel, padding: 'same', activation,
+                      kernelInitializer: tf.initializers.heNormal({seed: seed++}), biasInitializer: 'zeros'})
+      .apply(x) as Sym;
+  const stack = (x: Sym) => [w, w, 2 * w, 2 * w].reduce((y, f) => conv(y, f, 3), x);
+  const input = tf.input({shape: [null, null, null, o.channels] as unknown as number[]});
+  const normal = stack(input);
+  const low = tf.layers.averagePooling3d({poolSize: 2, strides: 2, padding: 'valid'}).apply(input) as Sym;
+  const subsampled = upsample3d(tf, 2).apply(stack(low)) as Sym;
+  const both = tf.layers.concatenate().apply([normal, subsampled]) as Sym;
+  const logits = conv(conv(both, 4 * w, 1), 1, 1, 'linear');
+  return tf.model({inputs: input, outputs: logits, name: 'deepmedic3d'});
+}
+
 export function buildNet(tf: Tf, name: NetName, o: NetOptions): TfNamespace.LayersModel {
-  return name === 'unet2d' ? unet2d(tf, o) : highresnet3d(tf, o);
+  switch (name) {
+    case 'unet2d': return unet2d(tf, o);
+    case 'twopath2d': return twopath2d(tf, o);
+    case 'highresnet3d': return highresnet3d(tf, o);
+    case 'deepmedic3d': return deepmedic3d(tf, o);
+  }
 }

@@ -18,7 +18,7 @@ import {lossLabel, PATCH_KEYS, presetLabel, PRESETS, TABLE1_SHARE} from '../stud
 import type {LossKey} from '../study/presets';
 import type {Preset} from '../study/presets';
 import {codeVersion, lossOptions, MAX_SEED, medianShare, runStudy, syntheticData, volumeSeed} from '../study/run';
-import {batchNorm5d, buildNet, dilatedConv3d} from '../study/nets';
+import {batchNorm5d, buildNet, dilatedConv3d, upsample3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
 import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
@@ -174,6 +174,36 @@ describe('HighResNet batch norm and blocks', () => {
     await m.trainOnBatch(tf.randomNormal([2, 8, 8, 8, 3], 2, 1, 'float32', 3), tf.zeros([2, 8, 8, 8, 1]));
     expect(Math.max(...Array.from(await bn.getWeights()[2].data(), Math.abs))).toBeGreaterThan(0.01);
     m.dispose();
+  });
+});
+
+describe('TwoPathCNN and DeepMedic', () => {
+  it('3D nearest up-sampling repeats each voxel f^3 times; its gradient sums each block', async () => {
+    const up = upsample3d(tf, 2);
+    const x = tf.tensor(Array.from({length: 2 * 2 * 3 * 2 * 2}, (_, i) => i), [2, 2, 3, 2, 2]);
+    const y = up.apply(x) as import('@tensorflow/tfjs').Tensor;
+    expect(y.shape).toEqual([2, 4, 6, 4, 2]);
+    const xv = x.arraySync() as number[][][][][];
+    const yv = y.arraySync() as number[][][][][];
+    for (let b = 0; b < 2; b++) for (let z = 0; z < 4; z++) for (let r = 0; r < 6; r++) for (let c = 0; c < 4; c++) {
+      for (let ch = 0; ch < 2; ch++) expect(yv[b][z][r][c][ch]).toBe(xv[b][z >> 1][r >> 1][c >> 1][ch]);
+    }
+    const w = tf.tensor(Array.from({length: 2 * 4 * 6 * 4 * 2}, (_, i) => (i * 7) % 5), [2, 4, 6, 4, 2]);
+    const g = tf.grad((t: import('@tensorflow/tfjs').Tensor) => tf.sum(tf.mul(up.apply(t) as import('@tensorflow/tfjs').Tensor, w)))(x);
+    const want = tf.sum(tf.reshape(w, [2, 2, 2, 3, 2, 2, 2, 2]), [2, 4, 6]);
+    expect(Array.from(await g.data())).toEqual(Array.from(await want.data()));
+  });
+
+  it('both build, keep the input size and train a step', async () => {
+    for (const [net, shape] of [['twopath2d', [2, 12, 16, 3]], ['deepmedic3d', [2, 8, 4, 12, 3]]] as const) {
+      const m = buildNet(tf, net, {channels: 3, width: 4, seed: 1});
+      m.compile({optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError'});
+      const x = tf.randomNormal([...shape], 0, 1, 'float32', 2);
+      expect((m.predict(x) as import('@tensorflow/tfjs').Tensor).shape).toEqual([...shape.slice(0, -1), 1]);
+      const loss = await m.trainOnBatch(x, tf.zeros([...shape.slice(0, -1), 1]));
+      expect(Number.isFinite(loss as number)).toBe(true);
+      m.dispose();
+    }
   });
 });
 
@@ -381,7 +411,7 @@ describe('imbalance by design', () => {
   // patch sides put the median foreground share of the training patches near it, within a factor 1.6,
   // in the paper's order, with images larger than the L patch
   for (const name of ['quick'] as const) {
-    for (const net of ['unet2d', 'highresnet3d'] as const) {
+    for (const net of ['unet2d', 'twopath2d', 'highresnet3d', 'deepmedic3d'] as const) {
       it(`${name} ${net}: S / M / L patches land near Table 1's shares (full has the same design)`, () => {
         const preset = PRESETS[name];
         const design = ({volumeDims, patch, batch, volumeFraction, lesionVoxels}: typeof preset.setups.unet2d) =>
@@ -458,6 +488,24 @@ describe('resume fingerprint', () => {
     expect((await runStudy({...base, version: {...v, code: '0000000000000000'}})).ran).toHaveLength(1);
     expect((await runStudy({...base, loaded: {...loaded, backend: 'other'}})).ran).toHaveLength(1);
     expect((await runStudy(base)).ran).toHaveLength(1);                          // the file now holds the 'other' run
+  }, 60000);
+});
+
+describe('TwoPathCNN and DeepMedic in a study', () => {
+  const out = tmpDir('nets');
+  afterAll(() => fs.rmSync(out, {recursive: true, force: true}));
+
+  it('trains and reports them like the other two', async () => {
+    const r = await quiet(() => main(['study', '--preset', 'tiny', '--nets', 'twopath2d,deepmedic3d', '--losses', 'GDLv',
+                                      '--iterations', '2', '--out', out]));
+    expect(r.value).toBe(0);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(json.configs.map((c: {id: string}) => c.id)).toEqual([
+      'twopath2d__GDLv__lr1e-3__S__seed1', 'twopath2d__GDLv__lr1e-3__L__seed1',
+      'deepmedic3d__GDLv__lr1e-3__S__seed1', 'deepmedic3d__GDLv__lr1e-3__L__seed1']);
+    expect(fs.readFileSync(path.join(out, 'table_twopath2d.md'), 'utf8')).toMatch(/\| S \| 8x8 \| 29.0% \/ [0-9.]+% \|/);
+    expect(fs.readFileSync(path.join(out, 'table_deepmedic3d.md'), 'utf8')).toMatch(/\| S \| 4x4x4 \| 20.0% \/ [0-9.]+% \|/);
+    expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8')).toContain('## DeepMedic (3D)');
   }, 60000);
 });
 
