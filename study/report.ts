@@ -12,6 +12,7 @@ import * as path from 'path';
 import {NET_LABEL, NetName} from './nets';
 import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel, TABLE1_SHARE} from './presets';
 import {CodeVersion, ConfigResult, lrLabel} from './run';
+import {isolines} from './contour';
 import {chooseByTraining, CONVERGENCE, quantile, Spread, spread} from './stats';
 
 export interface ReportMeta {
@@ -229,7 +230,8 @@ function svgDoc(w: number, h: number, body: string[]): string {
 /**
  * DSC (median over the last K iterations) over learning rate (rows) x patch
  * size (columns, with its imbalance), one panel per loss: the paper's Fig. 1
- * / 2 as a heat map with the values written in (no interpolated isolines).
+ * / 2 as a heat map with the values written in (isolineFigure draws it as
+ * the paper does).
  */
 export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
   const lrs = lrsAscending(preset).reverse();  // 1e-3 on top
@@ -272,6 +274,70 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
     b.push(`<rect x="${bx}" y="${top + ph - (i + 1) * ph / 20}" width="12" height="${ph / 20 + 0.5}" fill="${ramp((i + 0.5) / 20)}"/>`);
   }
   b.push(`<text x="${bx + 16}" y="${top + ph}">0</text><text x="${bx + 16}" y="${top + 8}">1</text>`);
+  return svgDoc(W, H, b);
+}
+
+/** Isoline levels of the DSC figures. */
+export const ISOLINE_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/**
+ * The paper's Fig. 1 / 2: per loss, isolines of the training DSC (cell
+ * medians, bilinearly interpolated) over log10 learning rate (up) x patch
+ * size (across, with the patches' foreground share), one colour per level,
+ * the measured values at the grid nodes. Needs at least 2 learning rates
+ * and 2 patch sizes for lines; the nodes are drawn regardless.
+ */
+export function isolineFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const lrs = lrsAscending(preset).reverse();                  // row 0: the highest rate, drawn on top
+  const pw = 170, ph = 150, left = 62, top = 46, gap = 34;
+  const W = left + preset.losses.length * (pw + gap) + 70;
+  const H = top + ph + 58;
+  const rows = lrs.length, cols = preset.patches.length;
+  const px = (x0: number, c: number) => x0 + (cols > 1 ? (c / (cols - 1)) * pw : pw / 2);
+  const py = (r: number) => top + (rows > 1 ? (r / (rows - 1)) * ph : ph / 2);
+  const b: string[] = [];
+  b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
+         `isolines of training DSC over log10 learning rate x patch size (${ISOLINE_LEVELS[0]} .. ` +
+         `${ISOLINE_LEVELS[ISOLINE_LEVELS.length - 1]}); ${NOT_CONVERGED} not converged</text>`);
+  preset.losses.forEach((loss, li) => {
+    const x0 = left + li * (pw + gap);
+    b.push(`<text x="${x0 + pw / 2}" y="${top - 14}" text-anchor="middle" font-weight="bold">${esc(lossLabel(loss, preset))}</text>`);
+    b.push(`<rect x="${x0}" y="${top}" width="${pw}" height="${ph}" fill="#f7f7f7" stroke="#999"/>`);
+    const cells = lrs.map((lr) => preset.patches.map((patch) => cellOf(rs, net, loss, lr, patch)));
+    const values = cells.map((row) => row.map((c) => (c ? c.train.median : NaN)));
+    for (const level of ISOLINE_LEVELS) {
+      const segs = isolines(values, level, 12);
+      if (segs.length === 0) continue;
+      const d = segs.map(([[r1, c1], [r2, c2]]) =>
+        `M${px(x0, c1).toFixed(1)} ${py(r1).toFixed(1)}L${px(x0, c2).toFixed(1)} ${py(r2).toFixed(1)}`).join('');
+      b.push(`<path d="${d}" fill="none" stroke="${ramp(level)}" stroke-width="1.6"/>`);
+    }
+    cells.forEach((row, r) => row.forEach((c, col) => {
+      if (!c) return;
+      const x = px(x0, col), y = py(r);
+      b.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="black"/>`);
+      const anchor = col === cols - 1 && cols > 1 ? 'end' : 'start';
+      b.push(`<text x="${x + (anchor === 'end' ? -4 : 4)}" y="${y + (r === rows - 1 && rows > 1 ? -5 : 12)}" ` +
+             `text-anchor="${anchor}" font-size="10">${fmt(c.train.median)}${cellNotConverged(c) ? NOT_CONVERGED : ''}</text>`);
+    }));
+    preset.patches.forEach((patch, col) => {
+      b.push(`<text x="${px(x0, col)}" y="${top + ph + 14}" text-anchor="middle">${patch}</text>`);
+      b.push(`<text x="${px(x0, col)}" y="${top + ph + 26}" text-anchor="middle" font-size="9">${pct(imbalance(rs, net, patch))}</text>`);
+    });
+    if (li === 0) {
+      lrs.forEach((lr, r) => b.push(`<text x="${x0 - 6}" y="${py(r) + 4}" text-anchor="end">${Math.log10(lr).toFixed(0)}</text>`));
+    }
+  });
+  b.push(`<text x="${left - 40}" y="${top + ph / 2}" text-anchor="middle" ` +
+         `transform="rotate(-90 ${left - 40} ${top + ph / 2})">log10 learning rate</text>`);
+  b.push(`<text x="${(W - 70) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size ` +
+         '(median foreground share of the training patches)</text>');
+  const bx = W - 52;
+  ISOLINE_LEVELS.forEach((level, i) => {
+    const y = top + ph - (i + 0.5) * (ph / ISOLINE_LEVELS.length);
+    b.push(`<line x1="${bx}" x2="${bx + 16}" y1="${y}" y2="${y}" stroke="${ramp(level)}" stroke-width="3"/>` +
+           `<text x="${bx + 20}" y="${y + 4}" font-size="10">${level}</text>`);
+  });
   return svgDoc(W, H, b);
 }
 
@@ -427,6 +493,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     write(`table_${net}.md`, `${trainingCaption(rs, p, net)}\n\n${tt}\n\n${notConvergedLegend(p.setups[net].lastK)}\n`);
     write(`test_${net}.md`, `${ht}\n`);
     write(`fig_dsc_${net}.svg`, dscFigure(rs, p, net));
+    write(`fig_isolines_${net}.svg`, isolineFigure(rs, p, net));
     write(`fig_curves_${net}.svg`, curvesFigure(rs, p, net));
     write(`fig_heldout_${net}.svg`, heldoutFigure(ls, net));
     const legend = notConvergedLegend(p.setups[net].lastK);
@@ -437,6 +504,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
               `${p.seeds > 1 ? '; median [min, max] over seeds' : ''}):`, '', ht, '',
             'Per loss: the configuration with the best training DSC and its held-out DSC (the held-out volumes ' +
               'never choose it); cells that had not converged are counted apart from failures:', '', st, '',
+            `![DSC isolines over log10 LR x patch size](fig_isolines_${net}.svg)`, '',
             `![DSC over LR x patch size](fig_dsc_${net}.svg)`, '', `![training curves](fig_curves_${net}.svg)`, '',
             `![held-out DSC per loss](fig_heldout_${net}.svg)`, '');
   }

@@ -320,11 +320,11 @@ describe('tiny study end to end', () => {
       .toContain(`- code: segloss ${codeVersion().package}, study and lib sources ${codeVersion().code}`);
     const nets = ['unet2d', 'highresnet3d'];
     for (const f of ['summary.md', 'results.json', ...nets.flatMap((n) => [`table_${n}.md`, `test_${n}.md`,
-                                                                           `fig_dsc_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`])]) {
+                                                                           `fig_dsc_${n}.svg`, `fig_isolines_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`])]) {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     }
     for (const n of nets) {
-      for (const f of [`fig_dsc_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`]) {
+      for (const f of [`fig_dsc_${n}.svg`, `fig_isolines_${n}.svg`, `fig_curves_${n}.svg`, `fig_heldout_${n}.svg`]) {
         const svg = fs.readFileSync(path.join(out, f), 'utf8');
         expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
         expect(svg.trim().endsWith('</svg>')).toBe(true);

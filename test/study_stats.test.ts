@@ -7,8 +7,9 @@
 import {mulberry32} from '../lib/reference/random';
 import {PRESETS} from '../study/presets';
 import type {Preset} from '../study/presets';
-import {cellOf, formatCell, lossSummaries, NOT_CONVERGED, trainingTable, tukeyBox} from '../study/report';
+import {cellOf, formatCell, isolineFigure, lossSummaries, NOT_CONVERGED, trainingTable, tukeyBox} from '../study/report';
 import type {ConfigResult} from '../study/run';
+import {bilinear, isolines} from '../study/contour';
 import {chooseByTraining, convergence, spread, trend} from '../study/stats';
 
 const noise = (seed: number, sd: number) => {
@@ -129,6 +130,16 @@ describe('the held-out configuration is chosen by training DSC', () => {
     expect(table.split('\n')[0]).toBe('| Patch | Side | Imbalance: Table 1 / here | LR | WCE (reference weights) | GDLv |');
     expect(table).toContain(`| S | 8x8 | 52.0% / 10.0% | 1e-4 | 0.03 [0.03, 0.03] ${NOT_CONVERGED} | - |`);
   });
+
+  it('the isoline figure draws lines where the 2 x 2 grid crosses a level, and every node', () => {
+    const svg = isolineFigure(rs, preset, 'unet2d');
+    // WCE's grid: 1e-3 row 0.80 (S), 0.05 (L); 1e-4 row 0.03 (S), 0.50 (L): it crosses 0.1 .. 0.7, and 0.8
+    // as far as the rounding of its top node goes; GDLv has one node, no square
+    const paths = (svg.match(/<path /g) ?? []).length;
+    expect(paths >= 7 && paths <= 8).toBe(true);
+    expect((svg.match(/<circle /g) ?? []).length).toBe(4 + 1);         // WCE's 4 nodes, GDLv's one
+    expect(svg).toContain(`>0.03${NOT_CONVERGED}</text>`);
+  });
 });
 
 describe('held-out box plot', () => {
@@ -140,5 +151,38 @@ describe('held-out box plot', () => {
     expect(b.lo).toBe(0.5);
     expect(b.hi).toBe(0.7);
     expect(b.outliers).toEqual([0]);
+  });
+});
+
+describe('isolines (Figs. 1 and 2)', () => {
+  it('bilinear interpolation meets the grid values and averages at a square centre', () => {
+    const v = [[0, 1, 2], [1, 2, 3], [4, 5, 9]];
+    expect(bilinear(v, 0, 0)).toBe(0);
+    expect(bilinear(v, 2, 2)).toBe(9);
+    expect(bilinear(v, 1.5, 1.5)).toBeCloseTo((2 + 3 + 5 + 9) / 4, 12);
+    expect(bilinear([[0, NaN], [0, 0]], 0.5, 0.5)).toBeNaN();
+  });
+
+  it('traces a straight isoline of a linear field where it belongs', () => {
+    const v = [[0, 0.5, 1], [0, 0.5, 1], [0, 0.5, 1]];                // value = column / 2
+    const segs = isolines(v, 0.3, 8);
+    expect(segs.length).toBeGreaterThan(0);
+    for (const [[, c1], [, c2]] of segs) {
+      expect(c1).toBeCloseTo(0.6, 9);
+      expect(c2).toBeCloseTo(0.6, 9);
+    }
+    const length = segs.reduce((s, [[r1], [r2]]) => s + Math.abs(r2 - r1), 0);
+    expect(length).toBeCloseTo(2, 9);                                  // the whole height of the grid
+    expect(isolines(v, 1.5, 8)).toEqual([]);                           // a level the field never reaches
+    expect(isolines([[0, 1]], 0.5, 8)).toEqual([]);                    // one row: no squares
+  });
+
+  it('splits a saddle by its centre value and skips squares with a hole', () => {
+    expect(isolines([[1, 0], [0, 1]], 0.5, 1)).toHaveLength(2);
+    // centre 0.5 >= 0.4: the high corners (top-left, bottom-right) connect, the low ones are cut off
+    const [a, b] = isolines([[1, 0], [0, 1]], 0.4, 1);
+    expect(a).toEqual([[0, 0.6], [0.4, 1]]);                           // around top-right
+    expect(b).toEqual([[1, 0.4], [0.6, 0]]);                           // around bottom-left
+    expect(isolines([[0, 1, NaN], [0, 1, 1]], 0.5, 4).every(([[, c1], [, c2]]) => c1 <= 1 && c2 <= 1)).toBe(true);
   });
 });
