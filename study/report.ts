@@ -13,6 +13,7 @@ import {NET_LABEL, NetName} from './nets';
 import {lossLabel, LossKey, lossSettingsNote, PatchKey, Preset, presetLabel, TABLE1_SHARE} from './presets';
 import {CodeVersion, ConfigResult, lrLabel} from './run';
 import {isolines} from './contour';
+import {RasterDraw, SvgDraw} from './draw';
 import {chooseByTraining, CONVERGENCE, quantile, Spread, spread} from './stats';
 
 export interface ReportMeta {
@@ -280,65 +281,80 @@ export function dscFigure(rs: ConfigResult[], preset: Preset, net: NetName): str
 /** Isoline levels of the DSC figures. */
 export const ISOLINE_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
+/** The isoline figure's size in SVG units. */
+function isolineSize(preset: Preset): {W: number; H: number} {
+  return {W: 62 + preset.losses.length * (170 + 34) + 70, H: 46 + 150 + 58};
+}
+
 /**
  * The paper's Fig. 1 / 2: per loss, isolines of the training DSC (cell
  * medians, bilinearly interpolated) over log10 learning rate (up) x patch
  * size (across, with the patches' foreground share), one colour per level,
  * the measured values at the grid nodes. Needs at least 2 learning rates
- * and 2 patch sizes for lines; the nodes are drawn regardless.
+ * and 2 patch sizes for lines; the nodes are drawn regardless. Drawn once
+ * for SVG and PNG (draw.ts).
  */
-export function isolineFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
+function drawIsolines(d: SvgDraw | RasterDraw, rs: ConfigResult[], preset: Preset, net: NetName): void {
   const lrs = lrsAscending(preset).reverse();                  // row 0: the highest rate, drawn on top
   const pw = 170, ph = 150, left = 62, top = 46, gap = 34;
-  const W = left + preset.losses.length * (pw + gap) + 70;
-  const H = top + ph + 58;
+  const {W} = isolineSize(preset);
   const rows = lrs.length, cols = preset.patches.length;
   const px = (x0: number, c: number) => x0 + (cols > 1 ? (c / (cols - 1)) * pw : pw / 2);
   const py = (r: number) => top + (rows > 1 ? (r / (rows - 1)) * ph : ph / 2);
-  const b: string[] = [];
-  b.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(NET_LABEL[net])}: ` +
-         `isolines of training DSC over log10 learning rate x patch size (${ISOLINE_LEVELS[0]} .. ` +
-         `${ISOLINE_LEVELS[ISOLINE_LEVELS.length - 1]}); ${NOT_CONVERGED} not converged</text>`);
+  d.text(W / 2, 16, `${NET_LABEL[net]}: isolines of training DSC over log10 learning rate x patch size ` +
+         `(${ISOLINE_LEVELS[0]} .. ${ISOLINE_LEVELS[ISOLINE_LEVELS.length - 1]}); ${NOT_CONVERGED} not converged`,
+         {anchor: 'middle', size: 13, bold: true});
   preset.losses.forEach((loss, li) => {
     const x0 = left + li * (pw + gap);
-    b.push(`<text x="${x0 + pw / 2}" y="${top - 14}" text-anchor="middle" font-weight="bold">${esc(lossLabel(loss, preset))}</text>`);
-    b.push(`<rect x="${x0}" y="${top}" width="${pw}" height="${ph}" fill="#f7f7f7" stroke="#999"/>`);
+    d.text(x0 + pw / 2, top - 14, lossLabel(loss, preset), {anchor: 'middle', bold: true});
+    d.rect(x0, top, pw, ph, '#f7f7f7', '#999');
     const cells = lrs.map((lr) => preset.patches.map((patch) => cellOf(rs, net, loss, lr, patch)));
     const values = cells.map((row) => row.map((c) => (c ? c.train.median : NaN)));
     for (const level of ISOLINE_LEVELS) {
       const segs = isolines(values, level, 12);
-      if (segs.length === 0) continue;
-      const d = segs.map(([[r1, c1], [r2, c2]]) =>
-        `M${px(x0, c1).toFixed(1)} ${py(r1).toFixed(1)}L${px(x0, c2).toFixed(1)} ${py(r2).toFixed(1)}`).join('');
-      b.push(`<path d="${d}" fill="none" stroke="${ramp(level)}" stroke-width="1.6"/>`);
+      if (segs.length > 0) {
+        d.path(segs.map(([[r1, c1], [r2, c2]]) => [px(x0, c1), py(r1), px(x0, c2), py(r2)]), ramp(level), 1.6);
+      }
     }
     cells.forEach((row, r) => row.forEach((c, col) => {
       if (!c) return;
       const x = px(x0, col), y = py(r);
-      b.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="black"/>`);
+      d.circle(x, y, 2.5, 'black');
       const anchor = col === cols - 1 && cols > 1 ? 'end' : 'start';
-      b.push(`<text x="${x + (anchor === 'end' ? -4 : 4)}" y="${y + (r === rows - 1 && rows > 1 ? -5 : 12)}" ` +
-             `text-anchor="${anchor}" font-size="10">${fmt(c.train.median)}${cellNotConverged(c) ? NOT_CONVERGED : ''}</text>`);
+      d.text(x + (anchor === 'end' ? -4 : 4), y + (r === rows - 1 && rows > 1 ? -5 : 12),
+             `${fmt(c.train.median)}${cellNotConverged(c) ? NOT_CONVERGED : ''}`, {anchor, size: 10});
     }));
     preset.patches.forEach((patch, col) => {
-      b.push(`<text x="${px(x0, col)}" y="${top + ph + 14}" text-anchor="middle">${patch}</text>`);
-      b.push(`<text x="${px(x0, col)}" y="${top + ph + 26}" text-anchor="middle" font-size="9">${pct(imbalance(rs, net, patch))}</text>`);
+      // the end nodes sit on the panel's edges: their labels run inwards, clear of the next panel
+      const anchor = cols > 1 && col === 0 ? 'start' : cols > 1 && col === cols - 1 ? 'end' : 'middle';
+      d.text(px(x0, col), top + ph + 14, patch, {anchor});
+      d.text(px(x0, col), top + ph + 26, pct(imbalance(rs, net, patch)), {anchor, size: 9});
     });
-    if (li === 0) {
-      lrs.forEach((lr, r) => b.push(`<text x="${x0 - 6}" y="${py(r) + 4}" text-anchor="end">${Math.log10(lr).toFixed(0)}</text>`));
-    }
+    if (li === 0) lrs.forEach((lr, r) => d.text(x0 - 6, py(r) + 4, Math.log10(lr).toFixed(0), {anchor: 'end'}));
   });
-  b.push(`<text x="${left - 40}" y="${top + ph / 2}" text-anchor="middle" ` +
-         `transform="rotate(-90 ${left - 40} ${top + ph / 2})">log10 learning rate</text>`);
-  b.push(`<text x="${(W - 70) / 2}" y="${top + ph + 44}" text-anchor="middle">patch size ` +
-         '(median foreground share of the training patches)</text>');
+  d.text(left - 40, top + ph / 2, 'log10 learning rate', {anchor: 'middle', vertical: true});
+  d.text((W - 70) / 2, top + ph + 44, 'patch size (median foreground share of the training patches)', {anchor: 'middle'});
   const bx = W - 52;
   ISOLINE_LEVELS.forEach((level, i) => {
     const y = top + ph - (i + 0.5) * (ph / ISOLINE_LEVELS.length);
-    b.push(`<line x1="${bx}" x2="${bx + 16}" y1="${y}" y2="${y}" stroke="${ramp(level)}" stroke-width="3"/>` +
-           `<text x="${bx + 20}" y="${y + 4}" font-size="10">${level}</text>`);
+    d.line(bx, y, bx + 16, y, ramp(level), 3);
+    d.text(bx + 20, y + 4, String(level), {size: 10});
   });
-  return svgDoc(W, H, b);
+}
+
+export function isolineFigure(rs: ConfigResult[], preset: Preset, net: NetName): string {
+  const {W, H} = isolineSize(preset);
+  const d = new SvgDraw(W, H);
+  drawIsolines(d, rs, preset, net);
+  return d.doc();
+}
+
+/** The isoline figure as a PNG, twice the SVG's size. */
+export function isolinePng(rs: ConfigResult[], preset: Preset, net: NetName): Buffer {
+  const {W, H} = isolineSize(preset);
+  const d = new RasterDraw(W, H, 2);
+  drawIsolines(d, rs, preset, net);
+  return d.png();
 }
 
 function smooth(xs: number[], w: number): number[] {
@@ -464,7 +480,7 @@ export interface WrittenReport {
 export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): WrittenReport {
   fs.mkdirSync(out, {recursive: true});
   const files: string[] = [];
-  const write = (name: string, text: string) => {
+  const write = (name: string, text: string | Buffer) => {
     fs.writeFileSync(path.join(out, name), text);
     files.push(name);
   };
@@ -494,6 +510,7 @@ export function writeReport(out: string, rs: ConfigResult[], meta: ReportMeta): 
     write(`test_${net}.md`, `${ht}\n`);
     write(`fig_dsc_${net}.svg`, dscFigure(rs, p, net));
     write(`fig_isolines_${net}.svg`, isolineFigure(rs, p, net));
+    write(`fig_isolines_${net}.png`, isolinePng(rs, p, net));
     write(`fig_curves_${net}.svg`, curvesFigure(rs, p, net));
     write(`fig_heldout_${net}.svg`, heldoutFigure(ls, net));
     const legend = notConvergedLegend(p.setups[net].lastK);

@@ -331,6 +331,7 @@ describe('tiny study end to end', () => {
       }
       expect(fs.readFileSync(path.join(out, `fig_curves_${n}.svg`), 'utf8').match(/<polyline/g)!.length).toBe(8);
       expect(fs.readFileSync(path.join(out, `fig_heldout_${n}.svg`), 'utf8').match(/<rect class="box"/g)!.length).toBe(4);
+      expect(fs.readFileSync(path.join(out, `fig_isolines_${n}.png`)).subarray(1, 4).toString('latin1')).toBe('PNG');
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
       expect(table).toMatch(/^\| Patch \| Side \| Imbalance: Table 1 \/ here \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
       expect(table).toContain('† not converged: over the last 3 iterations');

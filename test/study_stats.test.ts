@@ -1,15 +1,18 @@
 /**
  * The study's statistics (study/stats.ts, study/report.ts), on made-up
  * numbers: median and range over seeds, the convergence test on training
- * curves, and the choice of the held-out configuration by training DSC.
- * No tensorflow.js needed.
+ * curves, the choice of the held-out configuration by training DSC, the
+ * box plot, the isolines and the PNG writer. No tensorflow.js needed.
  */
+import * as zlib from 'zlib';
+
 import {mulberry32} from '../lib/reference/random';
+import {bilinear, isolines} from '../study/contour';
+import {crc32, RasterDraw} from '../study/draw';
 import {PRESETS} from '../study/presets';
 import type {Preset} from '../study/presets';
 import {cellOf, formatCell, isolineFigure, lossSummaries, NOT_CONVERGED, trainingTable, tukeyBox} from '../study/report';
 import type {ConfigResult} from '../study/run';
-import {bilinear, isolines} from '../study/contour';
 import {chooseByTraining, convergence, spread, trend} from '../study/stats';
 
 const noise = (seed: number, sd: number) => {
@@ -184,5 +187,38 @@ describe('isolines (Figs. 1 and 2)', () => {
     expect(a).toEqual([[0, 0.6], [0.4, 1]]);                           // around top-right
     expect(b).toEqual([[1, 0.4], [0.6, 0]]);                           // around bottom-left
     expect(isolines([[0, 1, NaN], [0, 1, 1]], 0.5, 4).every(([[, c1], [, c2]]) => c1 <= 1 && c2 <= 1)).toBe(true);
+  });
+});
+
+describe('PNG output (draw.ts)', () => {
+  it('crc32 gives the standard check value', () => {
+    expect(crc32(Buffer.from('123456789', 'latin1'))).toBe(0xcbf43926);
+  });
+
+  it('writes a valid RGB PNG whose pixels decode back, at twice the SVG size', () => {
+    const d = new RasterDraw(20, 10, 2);
+    d.rect(0, 0, 5, 5, 'rgb(10,20,30)');
+    d.text(8, 9, 'S1', {colour: '#f00'});
+    const png = d.png();
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    const chunks: {type: string; data: Buffer}[] = [];
+    for (let o = 8; o < png.length;) {
+      const n = png.readUInt32BE(o);
+      const type = png.toString('latin1', o + 4, o + 8);
+      expect(png.readUInt32BE(o + 8 + n)).toBe(crc32(png.subarray(o + 4, o + 8 + n)));
+      chunks.push({type, data: png.subarray(o + 8, o + 8 + n)});
+      o += 12 + n;
+    }
+    expect(chunks.map((c) => c.type)).toEqual(['IHDR', 'IDAT', 'IEND']);
+    expect([chunks[0].data.readUInt32BE(0), chunks[0].data.readUInt32BE(4), chunks[0].data[8], chunks[0].data[9]]).toEqual([40, 20, 8, 2]);
+    const raw = zlib.inflateSync(chunks[1].data);
+    expect(raw.length).toBe(20 * (40 * 3 + 1));
+    const px = (x: number, y: number) => Array.from(raw.subarray(y * 121 + 1 + 3 * x, y * 121 + 4 + 3 * x));
+    expect(px(3, 3)).toEqual([10, 20, 30]);                            // inside the rectangle (0..10 px)
+    expect(px(12, 3)).toEqual([255, 255, 255]);
+    let red = 0;
+    for (let y = 0; y < 20; y++) for (let x = 16; x < 40; x++) if (px(x, y).join() === '255,0,0') red++;
+    expect(red).toBeGreaterThan(20);                                   // 'S' and '1' drawn in 2 x 2 dots
+    expect(() => new RasterDraw(1, 1).rect(0, 0, 1, 1, 'teal')).toThrow('Expected a colour as rgb(r,g,b), #rgb, #rrggbb');
   });
 });
