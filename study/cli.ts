@@ -26,8 +26,11 @@ export const HELP = `segloss study: GDL vs WCE, Dice (DL2) and Sensitivity-Speci
 
 usage: segloss study [options]
 
-  --preset tiny|quick|full  grid and sizes (default quick: 2 nets x 4 losses x 3 LRs x 3 patch sizes,
-                            250 / 150 iterations for the 2D / 3D net, about 7 minutes on 2 CPU cores with tfjs-node)
+  --preset NAME             grid and sizes: tiny (the tests' smoke run); quick (the default: UNet and HighResNet
+                            x 4 losses x 3 LRs x 3 patch sizes, 250 / 150 iterations for the 2D / 3D net, about
+                            7 minutes on 2 CPU cores with tfjs-node); full (4 nets, widths 16, 1000 / 3000
+                            iterations); paper (4 nets at quick's widths, 1000 / 3000 iterations, 3 seeds,
+                            about 10 hours)
   --data DIR                your NIfTI scans instead of synthetic data: DIR/<case>_image.nii[.gz] with
                             DIR/<case>_label.nii[.gz], or DIR/imagesTr/<case>.nii[.gz] with DIR/labelsTr/<case>.nii[.gz];
                             4D images hold channels on the 4th axis; label > 0 is foreground; the last quarter
@@ -48,7 +51,7 @@ usage: segloss study [options]
                             predictions as the paper prints it (default reference)
   --seeds N                 training runs per configuration, with seeds --seed, --seed + 1, ... (own initial
                             weights and patch sequence, same data); tables show the median over them with the
-                            range (default 1)
+                            range (default 3 for the paper preset, else 1)
   --seed N                  data seed, and the first training seed, 0 .. 8191 (default 1)
   --backend auto|cpu        auto: tfjs-node when installed, else @tensorflow/tfjs 'cpu' (default auto)
   --fresh                   ignore finished configurations in the results folder (default: resume)

@@ -10,7 +10,7 @@ export type LossKey = 'WCE' | 'DL2' | 'SS' | 'GDLv';
 export const LOSS_KEYS: LossKey[] = ['WCE', 'DL2', 'SS', 'GDLv'];
 export type PatchKey = 'S' | 'M' | 'L';
 export const PATCH_KEYS: PatchKey[] = ['S', 'M', 'L'];
-export type PresetName = 'tiny' | 'quick' | 'full';
+export type PresetName = 'tiny' | 'quick' | 'full' | 'paper';
 
 /**
  * Which sensitivity-specificity the SS column trains with (docs/losses.md):
@@ -31,7 +31,7 @@ export const SS_FORMS: SsForm[] = ['niftynet', 'printed'];
  */
 export type WceWeights = 'reference' | 'paper';
 export const WCE_WEIGHTS: WceWeights[] = ['reference', 'paper'];
-export const PRESET_NAMES: PresetName[] = ['tiny', 'quick', 'full'];
+export const PRESET_NAMES: PresetName[] = ['tiny', 'quick', 'full', 'paper'];
 
 export interface NetSetup {
   /** Synthetic volume sides (2 entries for the 2D net, 3 for the 3D net). */
@@ -153,6 +153,20 @@ export const PRESETS: Record<PresetName, Preset> = {
       highresnet3d: {...DESIGN_HIGHRESNET, width: 16, blocks: 3, iterations: 3000, lastK: 200, trainVolumes: 32,
                      testVolumes: 20},
       deepmedic3d: {...DESIGN_DEEPMEDIC, width: 16, iterations: 3000, lastK: 200, trainVolumes: 32, testVolumes: 20},
+    },
+  },
+  // The paper's protocol at the widths this machine trains: its iteration counts (1000 in 2D, 3000 in 3D) and its
+  // last-200 window, all four networks at quick's widths, layouts and data, three seeds. From the per-iteration times
+  // of quick's configurations (2 cores, tfjs-node): UNet about 0.5 h, TwoPathCNN 2 h, HighResNet 4 h, DeepMedic 3 h.
+  paper: {
+    name: 'paper', changes: [], ss: 'niftynet', wceWeights: 'reference', seeds: 3,
+    nets: ['unet2d', 'twopath2d', 'highresnet3d', 'deepmedic3d'], losses: [...LOSS_KEYS], lrs: [1e-3, 1e-4, 1e-5],
+    patches: [...PATCH_KEYS],
+    setups: {
+      unet2d: {...QUICK_SETUPS.unet2d, iterations: 1000, lastK: 200},
+      twopath2d: {...QUICK_SETUPS.twopath2d, iterations: 1000, lastK: 200},
+      highresnet3d: {...QUICK_SETUPS.highresnet3d, iterations: 3000, lastK: 200},
+      deepmedic3d: {...QUICK_SETUPS.deepmedic3d, iterations: 3000, lastK: 200},
     },
   },
 };

@@ -18,7 +18,7 @@ import {lossLabel, PATCH_KEYS, presetLabel, PRESETS, TABLE1_SHARE} from '../stud
 import type {LossKey} from '../study/presets';
 import type {Preset} from '../study/presets';
 import {codeVersion, lossOptions, MAX_SEED, medianShare, runStudy, syntheticData, volumeSeed} from '../study/run';
-import {batchNorm5d, buildNet, dilatedConv3d, upsample3d} from '../study/nets';
+import {batchNorm5d, buildNet, dilatedConv3d, NET_DIMS, upsample3d} from '../study/nets';
 import {findCases, loadCase, readNifti} from '../study/nifti';
 import {formatDuration, Progress} from '../study/progress';
 import {foregroundFraction, foregroundIndex, samplePatch, synthVolume} from '../study/synth';
@@ -217,6 +217,16 @@ describe('study CLI arguments', () => {
     expect(o.preset.setups.highresnet3d.lastK).toBe(3);
     expect(o.out).toBe('/tmp/x');
   });
+  it('the paper preset: its iteration counts and window, all four networks, 3 seeds, quick\'s data design', () => {
+    const p = parseArgs(['--preset', 'paper']).preset;
+    expect([p.seeds, p.nets.length, p.lrs, p.patches]).toEqual([3, 4, [1e-3, 1e-4, 1e-5], ['S', 'M', 'L']]);
+    for (const net of p.nets) {
+      const s = p.setups[net];
+      expect([s.iterations, s.lastK]).toEqual([NET_DIMS[net] === 2 ? 1000 : 3000, 200]);
+      expect({...s, iterations: 0, lastK: 0}).toEqual({...PRESETS.quick.setups[net], iterations: 0, lastK: 0});
+    }
+    expect(parseArgs(['--preset', 'paper', '--seeds', '1']).preset.seeds).toBe(1);
+  });
   it('names the preset that actually runs: the preset, then every option that changed it', () => {
     // the 1000-iteration UNet run's summary called itself "preset 'quick'"
     const o = parseArgs(['--nets', 'unet2d', '--iterations', '1000', '--last', '200', '--out', 'x', '--seed', '2']);
@@ -225,7 +235,7 @@ describe('study CLI arguments', () => {
     expect(PRESETS.quick.changes).toEqual([]);     // parseArgs copies, never edits, the preset table
   });
   it.each([
-    [['--preset', 'huge'], 'Expected one of tiny, quick, full for --preset but received "huge"'],
+    [['--preset', 'huge'], 'Expected one of tiny, quick, full, paper for --preset but received "huge"'],
     [['--losses', 'GDL'], 'Expected a comma-separated list of WCE, DL2, SS, GDLv for --losses but received "GDL"'],
     [['--lrs', '0.1,2'], 'Expected a comma-separated list of learning rates in (0, 1) for --lrs but received "0.1,2"'],
     [['--iterations', '0'], 'Expected an integer >= 1 for --iterations but received "0"'],
