@@ -68,10 +68,10 @@ export function cellNotConverged(c: Cell): boolean {
 /** The marker of a cell that had not converged, with its legend. */
 export const NOT_CONVERGED = '†';
 export function notConvergedLegend(lastK: number): string {
-  return `${NOT_CONVERGED} not converged: over the last ${lastK} iterations the training DSC still rose by ` +
+  return `${NOT_CONVERGED} not converged: over the last ${2 * lastK} iterations the training DSC still moved by ` +
          `>= ${CONVERGENCE.DSC_MIN} or the loss still fell by >= ${100 * CONVERGENCE.LOSS_MIN}% of its starting level ` +
-         `(least-squares slope >= ${CONVERGENCE.T_MIN} standard errors), or the window is under ${CONVERGENCE.MIN_WINDOW} ` +
-         "iterations, in most of the cell's seeds: " +
+         `(least-squares slope >= ${CONVERGENCE.T_MIN} standard errors from 0), or that window is under ` +
+         `${CONVERGENCE.MIN_WINDOW} iterations, in most of the cell's seeds: ` +
          'a value that says how far training got, not how well the loss trains.';
 }
 

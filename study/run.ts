@@ -59,9 +59,9 @@ export interface ConfigResult {
   dscQ1: number;
   dscQ3: number;
   dscIQR: number;
-  /** Still training at the end (stats.ts convergence: slope of DSC and loss over the last K iterations)? */
+  /** Done training (stats.ts convergence: slopes of DSC and loss over the last 2K iterations)? */
   converged: boolean;
-  /** Fitted DSC change, and loss change relative to its start, over the last K iterations. */
+  /** Fitted DSC change, and loss change relative to its start, over the last 2K iterations. */
   dscChange: number;
   lossChange: number;
   /** Foreground share of the training patches: median, min, max. */

@@ -57,35 +57,37 @@ export function trend(curve: (number | null)[], window: number): Trend {
 }
 
 /**
- * When a run counts as still training: over the last window its training
- * DSC still rises or its loss still falls, with a least-squares slope at
- * least T_MIN standard errors from 0 and a fitted change over the window of
- * at least DSC_MIN (DSC) or LOSS_MIN of the loss's starting level (the mean
- * of the first window). A run that sits at DSC 0 with a flat loss has
- * converged, to a failure; one that creeps up from 0.02 has not started.
- * A window under MIN_WINDOW iterations cannot tell noise from a trend, so
- * such a run never counts as converged.
+ * When a run counts as still training: over its last 2K iterations (twice
+ * the window its DSC is reported over, so that per-batch noise does not
+ * hide a trend; at most the whole run) its training DSC still moves, up or
+ * down, by at least DSC_MIN, or its loss still falls by at least LOSS_MIN of
+ * its starting level (the mean of its first K iterations), the
+ * least-squares slope being at least T_MIN standard errors from 0. A run
+ * that sits at DSC 0 with a flat loss has converged, to a failure; one that
+ * creeps up from 0.02, or whose loss still falls while its DSC waits, has
+ * not. A window under MIN_WINDOW iterations cannot tell noise from a trend,
+ * so such a run never counts as converged.
  */
 export const CONVERGENCE = {T_MIN: 2, DSC_MIN: 0.02, LOSS_MIN: 0.01, MIN_WINDOW: 10} as const;
 
 export interface Convergence {
   converged: boolean;
-  /** Fitted DSC change over the last window. */
+  /** Fitted DSC change over the last 2K iterations. */
   dscChange: number;
-  /** Fitted loss change over the last window, relative to the loss's starting level. */
+  /** Fitted loss change over the last 2K iterations, relative to the loss's starting level. */
   lossChange: number;
 }
 
-export function convergence(dscCurve: number[], lossCurve: (number | null)[], window: number): Convergence {
+export function convergence(dscCurve: number[], lossCurve: (number | null)[], lastK: number): Convergence {
+  const window = Math.min(2 * lastK, dscCurve.length);
   const d = trend(dscCurve, window);
   const l = trend(lossCurve, window);
-  const first = lossCurve.slice(0, window).filter((x): x is number => x !== null && Number.isFinite(x));
+  const first = lossCurve.slice(0, lastK).filter((x): x is number => x !== null && Number.isFinite(x));
   const level = first.length ? Math.abs(first.reduce((a, b) => a + b, 0) / first.length) : 0;
   const lossChange = level > 0 ? l.change / level : 0;
-  const rising = d.change >= CONVERGENCE.DSC_MIN && d.t >= CONVERGENCE.T_MIN;
+  const moving = Math.abs(d.change) >= CONVERGENCE.DSC_MIN && Math.abs(d.t) >= CONVERGENCE.T_MIN;
   const falling = -lossChange >= CONVERGENCE.LOSS_MIN && -l.t >= CONVERGENCE.T_MIN;
-  const testable = Math.min(window, dscCurve.length) >= CONVERGENCE.MIN_WINDOW;
-  return {converged: testable && !rising && !falling, dscChange: d.change, lossChange};
+  return {converged: window >= CONVERGENCE.MIN_WINDOW && !moving && !falling, dscChange: d.change, lossChange};
 }
 
 /**

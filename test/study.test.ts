@@ -344,7 +344,7 @@ describe('tiny study end to end', () => {
       expect(fs.readFileSync(path.join(out, `fig_isolines_${n}.png`)).subarray(1, 4).toString('latin1')).toBe('PNG');
       const table = fs.readFileSync(path.join(out, `table_${n}.md`), 'utf8');
       expect(table).toMatch(/^\| Patch \| Side \| Imbalance: Table 1 \/ here \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/m);
-      expect(table).toContain('† not converged: over the last 3 iterations');
+      expect(table).toContain('† not converged: over the last 6 iterations');
       expect(fs.readFileSync(path.join(out, `test_${n}.md`), 'utf8'))
         .toMatch(/^\| Patch \| LR \| WCE \(reference weights\) \| DL2 \| SS \(NiftyNet\) \| GDLv \|/);
       expect(table.split('\n').filter((l) => l.startsWith('|'))).toHaveLength(2 + 2);   // header, rule, patch S and L at one LR
