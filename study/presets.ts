@@ -1,8 +1,12 @@
 /**
- * Study presets. Patch sizes S / M / L and batch sizes 5 / 3 / 1 follow the
+ * Study presets. Patch sizes S / M / L with batch sizes 5 / 3 / 1 follow the
  * paper's Table 1 design (larger patches, smaller batches, more imbalance);
- * the sides are scaled down so the quick preset fits 10 minutes on 2 CPU
- * cores. Sides are multiples of 4 (two UNet pools, dilation 4).
+ * the image and patch sides and lesion sizes are chosen so each network's
+ * patches hold about Table 1's foreground shares (TABLE1_SHARE), at sizes
+ * the quick preset trains within 10 minutes on 2 CPU cores. Sides are
+ * multiples of 4 (two UNet pools, dilation 4, DeepMedic's pooling by 2).
+ * Also here: the loss settings the study can train with (SsForm,
+ * WceWeights) and the words that name them in tables and summaries.
  */
 import type {NetName} from './nets';
 
