@@ -28,7 +28,7 @@ usage: segloss study [options]
 
   --preset NAME             grid and sizes: tiny (the tests' smoke run); quick (the default: UNet and HighResNet
                             x 4 losses x 3 LRs x 3 patch sizes, 250 / 150 iterations for the 2D / 3D net, about
-                            7 minutes on 2 CPU cores with tfjs-node); full (4 nets, widths 16, 1000 / 3000
+                            8 minutes on 2 CPU cores with tfjs-node); full (4 nets, widths 16, 1000 / 3000
                             iterations); paper (4 nets at quick's widths, 1000 / 3000 iterations, 3 seeds,
                             about 10 hours)
   --data DIR                your NIfTI scans instead of synthetic data: DIR/<case>_image.nii[.gz] with
