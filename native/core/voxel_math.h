@@ -259,6 +259,20 @@ SEGLOSS_HD auto probabilities_logits(const Ctx& c, const T* x, T* p, T* m, T* s)
     }
     return ok;
   }
+  if constexpr (KC == 2) {
+    // softmax of two logits: the sigmoid of their difference d, for one exp
+    // a voxel instead of two. The same numbers as the loop below, which
+    // takes e^0 = 1 for the larger logit and e^-|d| for the other.
+    const T d = x[1] - x[0];
+    const T e = exp_lanes(-abs_lanes(d));
+    const T sum = 1.0 + e, big = 1.0 / sum, small = e * big;
+    const auto pos = d >= 0.0;
+    p[1] = sel(pos, big, small);
+    p[0] = sel(pos, small, big);
+    *m = max_lanes(x[0], x[1]);
+    *s = sum;
+    return ok;
+  }
   // softmax over the C channels (C >= 2, so K == C)
   T mx = x[0];
   for (int l = 1; l < K; ++l) mx = max_lanes(mx, x[l]);
